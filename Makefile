@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine:  make run  (execute all notebooks → build/report.md)
+#                                                  make test (pytest: unit + notebook contract tests)
+# Both create .venv when it is missing. Other targets: release, grade, lab, setup, clean.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# nbgrader shells out to `alembic` when it creates a gradebook: the venv's bin/ must come first on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+NOTEBOOKS   ?=
+PYTEST_ARGS ?=
+ASSIGNMENT  ?= 01_images_as_tensors
+SUBMISSIONS ?= submissions
+OUT         ?= build/grades
+
+.PHONY: setup run run-full test release grade lab clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (cnn-course)"
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)  ## execute every solution notebook in quick mode, write build/report.md and build/report.json
+	$(BIN)/cnncourse run $(NOTEBOOKS)
+
+run-full: $(STAMP)  ## the same in full mode (QUICK=False): homework / GPU run
+	$(BIN)/cnncourse run --full $(NOTEBOOKS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+release: $(STAMP)  ## regenerate the student copies notebooks/ from solutions/
+	$(BIN)/cnncourse release $(NOTEBOOKS)
+
+grade: $(STAMP)  ## make grade ASSIGNMENT=01_images_as_tensors SUBMISSIONS=folder OUT=build/grades
+	$(BIN)/cnncourse grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+clean:  ## remove build outputs and nbgrader runtime folders (keeps .venv)
+	rm -rf build autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback \
+	       autograder/release_check
