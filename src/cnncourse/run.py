@@ -17,12 +17,15 @@ from . import layout
 from .report import metrics_from_notebook
 
 
-def _failure(error: Exception, executed: Path) -> dict:
-    """Where and why a notebook failed, from papermill's error or the executed notebook."""
+def _failure(error: Exception, source: Path) -> dict:
+    """Why a notebook failed and where: the failing cell's 1-based position in the source notebook."""
     info = {"ename": getattr(error, "ename", type(error).__name__),
             "evalue": str(getattr(error, "evalue", error)).strip()[:500]}
     if getattr(error, "cell_index", None) is not None:
-        info["cell_index"] = error.cell_index
+        # papermill counts cells of the executed copy (with its injected-parameters cell); count the source's
+        cells = nbformat.read(source, as_version=4).cells
+        positions = [k + 1 for k, cell in enumerate(cells) if cell.source == error.source]
+        info["cell"] = positions[0] if positions else None
         info["execution_count"] = error.exec_count
         info["source_head"] = (error.source or "").strip().splitlines()[:3]
     return info
@@ -43,7 +46,7 @@ def run_notebook(path: Path, out_dir: Path, quick: bool = True, device: str = "a
                             kernel_name=kernel_name, cwd=str(path.parent), progress_bar=False,
                             execution_timeout=timeout)
     except Exception as error:  # noqa: BLE001 — any failure becomes a report row, the batch goes on
-        row.update(status="failed", error=_failure(error, executed))
+        row.update(status="failed", error=_failure(error, path))
     row["seconds"] = round(time.perf_counter() - start, 2)
     if executed.exists():
         row["metrics"] = metrics_from_notebook(nbformat.read(executed, as_version=4))
@@ -78,7 +81,8 @@ def render_markdown(report: dict) -> str:
         lines += ["", "## Failures", ""]
         for row in failures:
             err = row["error"]
-            where = f"cell {err['cell_index']} (execution count {err['execution_count']})" if "cell_index" in err else "before any cell ran"
+            where = (f"cell {err['cell']} (execution count {err['execution_count']})" if "execution_count" in err
+                     else "before any cell ran")
             lines.append(f"- **{row['notebook']}** failed at {where}: `{err['ename']}: {err['evalue'][:200]}`")
             for src in err.get("source_head", []):
                 lines.append(f"    - `{src}`")

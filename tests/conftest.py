@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny nbgrader notebooks and throw-away course roots."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnncourse import layout
+
+
+def nb_cell(source: str, kind: str = "code", grade_id: str | None = None, points: int = 0,
+            tags: tuple = ()) -> nbformat.NotebookNode:
+    """A notebook cell; ``kind`` is code, markdown, solution (answer) or tests (locked grade cell)."""
+    cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+    cell["id"] = grade_id or f"cell-{abs(hash(source)) % 10**8}"
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    if kind in ("solution", "tests"):
+        cell.metadata["nbgrader"] = {"schema_version": 3, "grade_id": grade_id, "task": False,
+                                     "solution": kind == "solution", "grade": kind == "tests",
+                                     "locked": kind == "tests"}
+        if kind == "tests":
+            cell.metadata.nbgrader["points"] = points
+    return cell
+
+
+def write_notebook(path: Path, cells) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                   "language_info": {"name": "python"}}
+    nb.cells = list(cells)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def make_course(root: Path, names=()) -> Path:
+    """A course like the repository's: autograder/nbgrader_config.py (the real one) + solutions/NAME.
+
+    Returns the course root (``root/autograder``); the config resolves solutions/ and notebooks/
+    next to it, so nothing in the repository is touched.
+    """
+    course = root / "autograder"
+    course.mkdir(parents=True)
+    shutil.copy(layout.AUTOGRADER / "nbgrader_config.py", course / "nbgrader_config.py")
+    for name in names:
+        shutil.copytree(layout.SOLUTIONS / name, root / "solutions" / name)
+    return course
+
+
+@pytest.fixture
+def tmp_course(tmp_path):
+    return make_course(tmp_path)

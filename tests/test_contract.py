@@ -1,0 +1,140 @@
+"""The grading contract, for every notebook folder in solutions/ (new notebooks are covered automatically).
+
+(a) notebooks/ equals a fresh ``nbgrader generate_assignment`` of solutions/;
+(b) each solution executes with papermill in quick mode;
+(c) autograding the solution as a submission gives full marks on every graded cell;
+(d) autograding the untouched student copy gives 0 on every graded cell;
+(e) every graded test cell has points and a unique grade_id, every graded answer has a hidden test,
+    and the notebook follows the template (Colab badge, setup cell, parameters cell).
+"""
+from __future__ import annotations
+
+import html as html_lib
+import re
+
+import nbformat
+import pytest
+
+from cnncourse import layout
+from cnncourse.grading import autograde
+from cnncourse.nbgrader_cli import generate_assignment
+from cnncourse.run import run_notebook
+
+from conftest import make_course
+
+NAMES = layout.assignments()
+
+
+def test_course_has_notebooks():
+    assert NAMES, "solutions/ holds no NN_topic/NN_topic.ipynb"
+    assert layout.assignments(layout.NOTEBOOKS) == NAMES, "notebooks/ and solutions/ hold different folders"
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _grade_cells(nb):
+    return [c for c in nb.cells if _nbgrader(c).get("grade")]
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def graded(request, tmp_path_factory):
+    """One throw-away course per notebook: release it, then autograde solution and blank copy together."""
+    name = request.param
+    course = make_course(tmp_path_factory.mktemp(name), [name])
+    released = generate_assignment(name, course, release_dir=course.parent / "notebooks")
+    scores = autograde(name, {"solution": layout.notebook_path(name),
+                              "blank": layout.notebook_path(name, layout.NOTEBOOKS)}, course, feedback=True)
+    return {"name": name, "course": course, "released": released, "scores": scores}
+
+
+@pytest.mark.slow
+def test_a_student_copy_is_generated(graded):
+    fresh = graded["released"].read_bytes()
+    committed = layout.notebook_path(graded["name"], layout.NOTEBOOKS).read_bytes()
+    assert fresh == committed, f"notebooks/{graded['name']} is stale: run `make release` and commit it"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_b_solution_runs_in_quick_mode(name, tmp_path):
+    row = run_notebook(layout.notebook_path(name), tmp_path, quick=True, device="auto")
+    assert row["status"] == "ok", row.get("error")
+    assert row["metrics"], "the notebook should record its key metrics with cnncourse.report.record"
+
+
+@pytest.mark.slow
+def test_c_solution_gets_full_marks(graded):
+    cells = graded["scores"]["solution"]
+    assert cells, "no graded cells were scored"
+    lost = {cell: score for cell, score in cells.items() if score[0] != score[1]}
+    assert not lost, f"the solution lost points on {lost}"
+
+
+@pytest.mark.slow
+def test_d_blank_copy_gets_zero(graded):
+    cells = graded["scores"]["blank"]
+    assert cells.keys() == graded["scores"]["solution"].keys()
+    earned = {cell: score for cell, score in cells.items() if score[0] != 0}
+    assert not earned, f"the untouched student copy earned points on {earned}"
+
+
+@pytest.mark.slow
+def test_feedback_hides_hidden_tests(graded):
+    source = nbformat.read(layout.notebook_path(graded["name"]), as_version=4)
+    hidden_lines = [line.strip() for cell in _grade_cells(source) for line in
+                    re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)[0].splitlines()
+                    if len(line.strip()) > 25]
+    assert hidden_lines
+    for student in ("solution", "blank"):
+        html = (graded["course"] / "feedback" / student / graded["name"] / f"{graded['name']}.html").read_text()
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
+        shown = [line for line in hidden_lines if line in text]
+        assert not shown, f"feedback for {student} shows hidden test code: {shown[:3]}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_e_grading_metadata(name):
+    nb = nbformat.read(layout.notebook_path(name), as_version=4)
+    ids = [_nbgrader(c)["grade_id"] for c in nb.cells if _nbgrader(c)]
+    assert len(ids) == len(set(ids)), f"duplicated grade_ids: {sorted(i for i in ids if ids.count(i) > 1)}"
+    for cell in _grade_cells(nb):
+        assert cell.cell_type == "code" and _nbgrader(cell).get("locked"), cell.id
+        assert float(_nbgrader(cell).get("points", 0)) > 0, f"{_nbgrader(cell)['grade_id']} has no points"
+    # every graded answer is followed (before the next answer) by a grade cell with a hidden test
+    answers = [i for i, c in enumerate(nb.cells) if _nbgrader(c).get("solution") and c.cell_type == "code"]
+    assert answers, "no graded answer cells"
+    for k, start in enumerate(answers):
+        stop = answers[k + 1] if k + 1 < len(answers) else len(nb.cells)
+        tests = [c for c in nb.cells[start + 1:stop] if _nbgrader(c).get("grade")]
+        grade_id = _nbgrader(nb.cells[start])["grade_id"]
+        assert tests, f"answer {grade_id} has no test cell after it"
+        assert any("### BEGIN HIDDEN TESTS" in c.source and "### END HIDDEN TESTS" in c.source for c in tests), \
+            f"answer {grade_id} has no hidden test"
+        assert "### BEGIN SOLUTION" in nb.cells[start].source, grade_id
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_e_template(name):
+    nb = nbformat.read(layout.notebook_path(name), as_version=4)
+    first = nb.cells[0].source
+    assert nb.cells[0].cell_type == "markdown" and first.startswith("# "), "a title comes first"
+    assert "colab.research.google.com" in first and "colab-badge" in first, "Open in Colab badge"
+    assert re.search(r"\*\*Time:\*\*", first), "time estimate"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "google.colab" in code[0].source, "the first code cell is the Colab setup cell"
+    assert "pip" in code[0].source and "torch" not in re.sub(r"#.*", "", code[0].source), \
+        "the setup cell installs cnncourse only (Colab ships torch)"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and code.index(params[0]) == 1, "the second code cell is tagged parameters"
+    for line in ("QUICK = True", 'DEVICE = "auto"', "SEED = 0"):
+        assert line in params[0].source, line
+    assert any(c.cell_type == "markdown" and c.source.lstrip("# ").lower().startswith("summary") for c in nb.cells)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_copy_has_no_solutions(name):
+    text = layout.notebook_path(name, layout.NOTEBOOKS).read_text()
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert marker not in text, f"notebooks/{name} contains {marker}"
