@@ -58,3 +58,13 @@ def test_unknown_notebook_is_a_clear_error(capsys):
     assert cli.main(["run", "99_nope"]) == 2
     assert "no notebook" in capsys.readouterr().err
     assert cli.main(["release", "99_nope"]) == 2
+
+
+def test_a_stalled_cell_times_out_with_a_reason(tmp_path):
+    from cnncourse.run import run_notebook
+
+    path = write_notebook(tmp_path / "s" / "05_slow" / "05_slow.ipynb",
+                          [PARAMS, nb_cell("import time\ntime.sleep(60)")])
+    row = run_notebook(path, tmp_path / "out", timeout=3)
+    assert row["status"] == "failed" and row["seconds"] < 40
+    assert "timed out" in (row["error"]["ename"] + row["error"]["evalue"]).lower()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from . import layout
+from .run import CELL_TIMEOUT_S
 
 
 def _run(args) -> int:
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--full", action="store_true", help="full mode (QUICK=False): the homework / GPU run")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     run.add_argument("--build", default=str(layout.BUILD), help="report and executed notebooks folder")
-    run.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    run.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S,
+                     help=f"per-cell timeout in seconds (default {CELL_TIMEOUT_S}, env CNNCOURSE_CELL_TIMEOUT)")
     run.set_defaults(func=_run)
 
     release = sub.add_parser("release", help="regenerate notebooks/ from solutions/ with nbgrader")

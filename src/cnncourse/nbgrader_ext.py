@@ -14,7 +14,7 @@ import sys
 
 from nbgrader.preprocessors import ClearHiddenTests, SaveAutoGrades
 
-CELL_TIMEOUT_S = int(os.environ.get("CNNCOURSE_CELL_TIMEOUT", "600"))
+from .run import CELL_TIMEOUT_S
 HIDDEN_NOTICE = "(a hidden test failed; its code is not shown in the feedback)"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -15,6 +16,10 @@ import nbformat
 
 from . import layout
 from .report import metrics_from_notebook
+
+# Per-cell limit for papermill and nbgrader alike: a stalled cell (e.g. a widget waiting for a front end)
+# fails with a reason instead of hanging the run.
+CELL_TIMEOUT_S = int(os.environ.get("CNNCOURSE_CELL_TIMEOUT", "600"))
 
 
 def _failure(error: Exception, source: Path) -> dict:
@@ -32,7 +37,7 @@ def _failure(error: Exception, source: Path) -> dict:
 
 
 def run_notebook(path: Path, out_dir: Path, quick: bool = True, device: str = "auto",
-                 timeout: int | None = None, kernel_name: str = "python3") -> dict:
+                 timeout: int | None = CELL_TIMEOUT_S, kernel_name: str = "python3") -> dict:
     """Run one notebook with papermill; returns its report row (status, seconds, metrics, error)."""
     import papermill as pm
 
@@ -90,7 +95,7 @@ def render_markdown(report: dict) -> str:
 
 
 def run_all(names=None, quick: bool = True, device: str = "auto", build_dir: Path = layout.BUILD,
-            timeout: int | None = None, solutions: Path = layout.SOLUTIONS) -> dict:
+            timeout: int | None = CELL_TIMEOUT_S, solutions: Path = layout.SOLUTIONS) -> dict:
     """Run the named solution notebooks (all by default), write report.md/.json; returns the report."""
     from tqdm.auto import tqdm
 
