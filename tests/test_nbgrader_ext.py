@@ -146,12 +146,14 @@ def test_hide_hidden_tests_redacts_region_and_traceback():
     cell = nb_cell(f"assert True\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS", "tests", "t", 1)
     cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="boom",
                                            traceback=[f"----> 2 {SECRET}"]),
-                    nbformat.v4.new_output("stream", name="stdout", text="kept")]
+                    nbformat.v4.new_output("stream", name="stdout", text="kept"),
+                    nbformat.v4.new_output("stream", name="stderr", text=f"UserWarning: x\n  {SECRET}\n")]
     out, _ = nbgrader_ext.HideHiddenTests().preprocess_cell(cell, {}, 0)
     assert SECRET not in out.source and "assert True" in out.source
     assert all(SECRET not in line for line in out.outputs[0]["traceback"])
     assert out.outputs[0]["traceback"][0] == "AssertionError: boom"
     assert out.outputs[1]["text"] == "kept"
+    assert SECRET not in out.outputs[2]["text"], "a warning quotes the line that raised it"
 
 
 def test_config_is_loadable_from_anywhere(tmp_path):

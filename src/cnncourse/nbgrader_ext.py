@@ -37,7 +37,10 @@ class StderrTolerantSaveAutoGrades(SaveAutoGrades):
 
 
 class HideHiddenTests(ClearHiddenTests):
-    """For feedback: drop hidden test regions *and* the tracebacks that would quote them."""
+    """For feedback: drop hidden test regions *and* the outputs that would quote them.
+
+    Tracebacks show the failing line; a Python warning on stderr shows the line that raised it.
+    """
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type == "code" and self._remove_hidden_test_region(cell):
@@ -46,10 +49,12 @@ class HideHiddenTests(ClearHiddenTests):
 
 
 def _redact(output):
-    if output.get("output_type") != "error":
-        return output
-    output = output.copy()
-    output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}", HIDDEN_NOTICE]
+    if output.get("output_type") == "error":
+        output = output.copy()
+        output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}", HIDDEN_NOTICE]
+    elif _is_stderr(output):
+        output = output.copy()
+        output["text"] = "(stderr of a cell with hidden tests is not shown in the feedback)\n"
     return output
 
 
