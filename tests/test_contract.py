@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from cnncourse import layout
-from cnncourse.grading import autograde
+from cnncourse.nbgrader_cli import stock_autograde as autograde
 from cnncourse.nbgrader_cli import generate_assignment
 from cnncourse.run import run_notebook
 

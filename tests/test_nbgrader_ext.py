@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from cnncourse import nbgrader_ext
-from cnncourse.grading import autograde
+from cnncourse.nbgrader_cli import stock_autograde as autograde
 from conftest import nb_cell, write_notebook
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"

@@ -8,6 +8,12 @@ from pathlib import Path
 from . import layout
 from .run import CELL_TIMEOUT_S
 
+GRADE_HELP = """Accepted submissions (a zip may hold any of them, inside one wrapper folder or not):
+  <student>/<anything>.ipynb      one folder per student (nbgrader's <student>/<NN>/<NN>.ipynb too)
+  <student>_<anything>.ipynb      flat LMS files; <student>.ipynb also works
+A timestamp.txt beside a notebook gives the submission time (else the file or zip entry time).
+Statuses: graded, late, partial, timeout, crashed, tampered, invalid-notebook, missing-notebook."""
+
 
 def _run(args) -> int:
     from .run import run_all
@@ -31,12 +37,14 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grading import autograde, collect, write_grades_csv
+    from .grading import Grader, summary_table
 
-    layout.notebook_path(args.assignment)
-    results = autograde(args.assignment, collect(Path(args.submissions), args.assignment), feedback=True)
-    out = write_grades_csv(Path(args.out) / "grades.csv", args.assignment, results)
-    print(f"graded {len(results)} submission(s) of {args.assignment} → {out}")
+    layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
+    report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
+                    workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
+                    scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet).run()
+    print(summary_table(report))
+    print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/")
     return 0
 
 
@@ -57,10 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("notebooks", nargs="*", help="NN_topic names (default: all)")
     release.set_defaults(func=_release)
 
-    grade = sub.add_parser("grade", help="autograde a folder of <student>/<notebook>.ipynb submissions")
+    grade = sub.add_parser("grade", help="autograde a class: zip or folder of submissions → grades.csv, "
+                                         "report.json, feedback/", description=GRADE_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("assignment", help="NN_topic name")
-    grade.add_argument("submissions", help="folder of <student>/<NN_topic>.ipynb")
-    grade.add_argument("--out", default=str(layout.BUILD / "grades"), help="output folder for grades.csv")
+    grade.add_argument("submissions", help="a .zip or a folder (shapes below)")
+    grade.add_argument("--out", default=str(layout.BUILD / "grades"), help="output folder (default build/grades)")
+    grade.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
+    grade.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    grade.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
+    grade.add_argument("--deadline", default=None, help="ISO time, e.g. 2026-12-01T23:59+01:00: later is 'late'")
+    grade.add_argument("--scheduler", default=None, help="Dask scheduler address: run the jobs on that cluster")
+    grade.add_argument("--all-cells", action="store_true", help="also run the cells after the last graded one")
+    grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
+    grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
     return parser
 
@@ -69,7 +87,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (FileNotFoundError, RuntimeError) as error:
+    except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"cnncourse {args.command}: {error}", file=sys.stderr)
         return 2
 

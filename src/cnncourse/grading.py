@@ -1,74 +1,391 @@
-"""Autograding submissions with stock nbgrader on a course root, scores read back from the gradebook.
+"""The class grader behind ``cnncourse grade``: submissions in, gradebook + grades.csv + report + feedback out.
 
-This is the thin first version of ``cnncourse grade``: a folder of ``<student>/<notebook>.ipynb`` in,
-per-cell scores and ``grades.csv`` out. Validation, parallel workers and sandboxing come on top of it.
+One pass per run:
+  1. the assignment is registered in nbgrader's gradebook (``generate_assignment``) and read back;
+  2. every submission is found and read (``intake``); unreadable ones get a status, never an exception;
+  3. each readable one is rebuilt from the assignment (locked cells restored, answers matched) and its
+     code cells up to the last graded cell run in a process forked from a pre-warmed one (``executor``),
+     in parallel, or as Dask tasks with ``--scheduler``;
+  4. this process alone scores the cells (nbgrader's rule, stderr ignored), writes the gradebook one
+     submission at a time, the feedback HTML and a per-student state file that makes re-runs resumable.
+Statuses, most serious first: missing-notebook, invalid-notebook, tampered, timeout, crashed, partial,
+late, graded. The reason column says why; nothing is a silent 0.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
+import os
 import shutil
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from . import layout
-from .nbgrader_cli import generate_assignment, nbgrader
+import nbformat
+
+from . import executor, intake, layout
+from .nbgrader_cli import generate_assignment
+
+STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "timeout", "crashed", "partial", "late", "graded")
+GRADER_VERSION = "1"  # part of the resume key: a new grader regrades
 
 
-def submit(course_root: Path, assignment: str, submissions: dict[str, Path]) -> None:
-    """Place each student's notebook where nbgrader expects it: submitted/<student>/<assignment>/."""
-    for student, notebook in submissions.items():
-        target = Path(course_root) / "submitted" / student / assignment
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        shutil.copy(notebook, target / f"{assignment}.ipynb")
+# ---------------------------------------------------------------- the assignment
+@dataclass
+class Assignment:
+    name: str
+    source: nbformat.NotebookNode  # instructor's notebook: solutions and hidden tests
+    release: nbformat.NotebookNode  # what students got
+    points: dict  # grade_id -> max points, in notebook order
+    modules: list  # what its code imports: pre-imported by the executor
+    fingerprint: str
+
+    @property
+    def max_score(self) -> float:
+        return float(sum(self.points.values()))
 
 
-def scores(course_root: Path, assignment: str, students) -> dict[str, dict[str, tuple[float, float]]]:
-    """``{student: {grade_id: (auto_score, max_score)}}`` read from the course's gradebook."""
-    from nbgrader.api import Gradebook
-
-    db_url = "sqlite:///" + str(Path(course_root) / "gradebook.db")
-    result = {}
-    with Gradebook(db_url) as gradebook:
-        for student in students:
-            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
-            result[student] = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
-    return result
-
-
-def autograde(assignment: str, submissions: dict[str, Path], course_root: Path = layout.AUTOGRADER,
-              feedback: bool = False) -> dict[str, dict[str, tuple[float, float]]]:
-    """Register the assignment, autograde every submission (one nbgrader run), return the scores."""
-    course_root = Path(course_root)
-    release_tmp = course_root / "release_check"  # keeps notebooks/ untouched while the gradebook learns the cells
+def load_assignment(name: str, course_root: Path) -> Assignment:
+    """Register ``name`` in the gradebook and read its source and student versions."""
+    source_path = Path(course_root).parent / "solutions" / name / f"{name}.ipynb"
+    if not source_path.is_file():
+        raise FileNotFoundError(f"no assignment {name}: {source_path} does not exist")
+    release_dir = Path(tempfile.mkdtemp(prefix="release-", dir=course_root))
     try:
-        generate_assignment(assignment, course_root, release_dir=release_tmp)
+        release = nbformat.read(generate_assignment(name, course_root, release_dir=release_dir), as_version=4)
     finally:
-        shutil.rmtree(release_tmp, ignore_errors=True)
-    submit(course_root, assignment, submissions)
-    nbgrader("autograde", assignment, "--force", course_root=course_root)
-    if feedback:
-        nbgrader("generate_feedback", assignment, "--force", course_root=course_root)
-    return scores(course_root, assignment, list(submissions))
+        shutil.rmtree(release_dir, ignore_errors=True)
+    source = nbformat.read(source_path, as_version=4)
+    points = {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"].get("points", 0))
+              for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    modules = executor.imported_modules(c.source for c in source.cells if c.cell_type == "code")
+    fingerprint = hashlib.sha256(source_path.read_bytes()).hexdigest()[:16]
+    return Assignment(name, source, release, points, modules, fingerprint)
 
 
-def collect(folder: Path, assignment: str) -> dict[str, Path]:
-    """Submissions laid out as ``folder/<student>/<assignment>.ipynb``."""
-    found = {p.parent.name: p for p in sorted(Path(folder).glob(f"*/{assignment}.ipynb"))}
-    if not found:
-        raise FileNotFoundError(f"no submissions {folder}/<student>/{assignment}.ipynb found")
-    return found
+# ---------------------------------------------------------------- scoring one executed notebook
+def _grade_id(cell) -> str | None:
+    meta = cell.metadata.get("nbgrader", {})
+    return meta.get("grade_id") if meta.get("grade") else None
 
 
-def write_grades_csv(path: Path, assignment: str, results: dict) -> Path:
-    """One row per student: each graded cell's points, total and max."""
-    cells = sorted({cell for per_cell in results.values() for cell in per_cell})
+def cells_to_run(notebook, all_cells: bool = False) -> list[dict]:
+    """Code cells up to the last graded one: later cells cannot change a score."""
+    graded = [k for k, c in enumerate(notebook.cells) if _grade_id(c)]
+    stop = len(notebook.cells) if all_cells or not graded else graded[-1] + 1
+    return [{"index": k, "source": c.source} for k, c in enumerate(notebook.cells[:stop]) if c.cell_type == "code"]
+
+
+def score_cell(cell, status: str) -> float:
+    """nbgrader's rule (an error output costs the points, a numeric result is partial credit), minus stderr."""
+    from nbgrader.utils import determine_grade
+
+    if status in ("timeout", "crashed", "not-run"):
+        return 0.0
+    quiet = nbformat.from_dict(json.loads(json.dumps(cell)))
+    quiet.outputs = [nbformat.from_dict(o) for o in cell.outputs
+                     if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    quiet.metadata.nbgrader.pop("checksum", None)
+    earned, _ = determine_grade(quiet)
+    return float(earned or 0.0)
+
+
+def apply_execution(notebook, execution: dict) -> dict:
+    """Put outputs into the notebook; return {grade_id: (points, cell status)} and the failures."""
+    scores, failures = {}, []
+    for index, record in execution["cells"].items():  # keys are str after a JSON round trip
+        cell = notebook.cells[int(index)]
+        cell.outputs = [nbformat.from_dict(o) for o in record["outputs"]]
+        if record["status"] in ("timeout", "crashed"):
+            failures.append((cell, record["status"]))
+    for k, cell in enumerate(notebook.cells):
+        gid = _grade_id(cell)
+        if gid:
+            status = _record(execution, k).get("status", "not-run")
+            scores[gid] = (score_cell(cell, status), status)
+    return {"scores": scores, "failures": failures}
+
+
+def _record(execution: dict, index: int) -> dict:
+    cells = execution["cells"]
+    return cells.get(index) or cells.get(str(index)) or {}
+
+
+def _label(cell) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id") or "?"
+
+
+def overall_status(result: dict, tampered: list, late_by: float | None, attempts: list, timeout: float):
+    """The one status of a submission and the reason, from everything that happened to it."""
+    reasons = list(tampered)
+    failed = result["failures"]
+    for cell, kind in failed:
+        reasons.append(f"cell {_label(cell)} {'timed out after %g s' % timeout if kind == 'timeout' else 'crashed'}")
+    unfinished = attempts and attempts[-1]["cell"] is not None
+    not_run = [gid for gid, (_, status) in result["scores"].items() if status == "not-run"]
+    if not_run:
+        reasons.append(f"not run: {', '.join(not_run)}")
+    if late_by is not None and late_by > 0:
+        reasons.append(f"submitted {_duration(late_by)} after the deadline")
+    if tampered:
+        status = "tampered"
+    elif unfinished or not_run:
+        status = "timeout" if any(kind == "timeout" for _, kind in failed) else "crashed"
+    elif failed:
+        status = "partial"
+    elif late_by is not None and late_by > 0:
+        status = "late"
+    else:
+        status = "graded"
+    return status, "; ".join(reasons)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {int(seconds % 60)} s"
+
+
+# ---------------------------------------------------------------- gradebook and files
+def write_gradebook(db_url: str, assignment: Assignment, student: str, points: dict, timestamp) -> None:
+    """One submission's scores, committed together."""
+    from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SAWarning
+
+    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)  # nbgrader's own autoflush chatter
+        gradebook.update_or_create_student(student)
+        gradebook.update_or_create_submission(assignment.name, student, timestamp=timestamp)
+        for gid, earned in points.items():
+            grade = gradebook.find_grade(gid, assignment.name, assignment.name, student)
+            grade.auto_score, grade.needs_manual_grade = earned, False
+        gradebook.db.commit()
+
+
+def feedback_html(notebook, assignment: str, student: str, db_url: str, banner: str) -> str:
+    """nbgrader's feedback page, without hidden tests or the tracebacks that quote them."""
+    from nbconvert.exporters import HTMLExporter
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.preprocessors import GetGrades
+    from traitlets.config import Config
+
+    from .nbgrader_ext import HideHiddenTests
+
+    import nbgrader
+
+    nb = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
+    from jupyter_core.paths import jupyter_config_dir
+
+    resources = {"nbgrader": {"notebook": assignment, "assignment": assignment, "student": student,
+                              "db_url": db_url}, "config_dir": jupyter_config_dir()}
+    for preprocessor in (GetGrades(), HideHiddenTests(), CSSHTMLHeaderPreprocessor()):
+        nb, resources = preprocessor.preprocess(nb, resources)
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    css = formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+    config = Config({"HTMLExporter": {"template_name": "feedback", "extra_template_paths": [str(css)],
+                                      "extra_template_basedirs": [str(formgrader / "templates")]}})
+    body, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    return body
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- the run
+class Grader:
+    """Grades one assignment for a class; ``run`` returns the report it also writes to ``out``."""
+
+    def __init__(self, assignment: str, submissions: Path, out: Path, course_root: Path = layout.AUTOGRADER,
+                 workers: int | None = None, timeout: float = 120.0, force: bool = False, deadline=None,
+                 scheduler: str | None = None, all_cells: bool = False, progress: bool = True):
+        self.name, self.submissions, self.out = assignment, Path(submissions), Path(out)
+        self.course_root = Path(course_root)
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.timeout, self.force, self.scheduler = float(timeout), force, scheduler
+        self.deadline = parse_deadline(deadline)
+        self.all_cells, self.progress = all_cells, progress
+        self.db_url = "sqlite:///" + str(self.course_root / "gradebook.db")
+
+    # -- resumability
+    def _key(self, submission) -> str:
+        return f"{GRADER_VERSION}:{self.assignment.fingerprint}:{submission.sha256}:{self.timeout:g}:{self.all_cells}"
+
+    def _state_path(self, student: str) -> Path:
+        return self.out / ".state" / f"{student}.json"
+
+    def _cached(self, submission):
+        path = self._state_path(submission.student)
+        if self.force or not path.exists():
+            return None
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return saved["result"] if saved.get("key") == self._key(submission) else None
+
+    # -- the pipeline
+    def run(self) -> dict:
+        from tqdm.auto import tqdm
+
+        started = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.assignment = load_assignment(self.name, self.course_root)
+        root = self.submissions
+        if root.is_file():
+            root = intake.unpack(root, self.out / ".unpacked")
+        elif not root.is_dir():
+            raise FileNotFoundError(f"submissions not found: {root} (a folder or a .zip)")
+        found, ignored = intake.collect(root, self.name, list(self.assignment.points))
+        results, jobs = {}, {}
+        for submission in found:
+            cached = None if submission.problem else self._cached(submission)
+            if cached is not None:
+                results[submission.student] = {**cached, "resumed": True}
+            elif submission.problem:
+                results[submission.student] = self._unreadable(submission, *submission.problem)
+            else:
+                job = self._prepare(submission)
+                if "status" in job:
+                    results[submission.student] = job
+                else:
+                    jobs[submission.student] = job
+        bar = tqdm(total=len(jobs), desc=f"grading {self.name}", unit="nb", disable=not self.progress)
+        for student, execution in self._execute(jobs):
+            results[student] = self._finish(jobs[student], execution)
+            bar.update(1)
+        bar.close()
+        report = self._report(results, ignored, time.perf_counter() - started, len(jobs))
+        return report
+
+    def _unreadable(self, submission, status: str, reason: str) -> dict:
+        result = self._result(submission, status, reason, {gid: 0.0 for gid in self.assignment.points})
+        self._save_state(submission, result)
+        return result
+
+    def _prepare(self, submission) -> dict:
+        cells, notes, problem = intake.read_notebook(submission.path)
+        submission.notes += notes
+        if problem:
+            return self._unreadable(submission, "invalid-notebook", problem)
+        assembled = intake.assemble(self.assignment.source, self.assignment.release, cells)
+        submission.notes += assembled.notes
+        return {"submission": submission, "notebook": assembled.notebook, "tampered": assembled.tampered,
+                "cells": cells_to_run(assembled.notebook, self.all_cells)}
+
+    def _execute(self, jobs: dict):
+        """Yield (student, execution) as they finish, locally or on a Dask cluster."""
+        if not jobs:
+            return
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        if self.scheduler:
+            from distributed import Client, as_completed as dask_completed
+
+            with Client(self.scheduler) as client:
+                futures = {client.submit(executor.execute_remote, {
+                    "modules": self.assignment.modules, "cells": job["cells"], "timeout": self.timeout,
+                    "threads": threads}, pure=False): student for student, job in jobs.items()}
+                for future in dask_completed(futures):
+                    yield futures[future], future.result()
+            return
+        with executor.Zygote(self.assignment.modules, work_root=None) as zygote, \
+                ThreadPoolExecutor(self.workers) as pool:
+            futures = {pool.submit(zygote.execute, job["cells"], self.timeout, 0, threads): student
+                       for student, job in jobs.items()}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+
+    def _finish(self, job: dict, execution: dict) -> dict:
+        submission, notebook = job["submission"], job["notebook"]
+        scored = apply_execution(notebook, execution)
+        late_by = None
+        if self.deadline and submission.timestamp:
+            late_by = (submission.timestamp - self.deadline).total_seconds()
+        status, reason = overall_status(scored, job["tampered"], late_by, execution["attempts"], self.timeout)
+        points = {gid: earned for gid, (earned, _) in scored["scores"].items()}
+        result = self._result(submission, status, reason, points)
+        result["seconds"] = round(sum(r["seconds"] for r in execution["cells"].values()), 3)
+        result["attempts"] = len(execution["attempts"])
+        write_gradebook(self.db_url, self.assignment, submission.student, points, submission.timestamp)
+        student_dir = self.out / "autograded" / submission.student
+        student_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, student_dir / f"{self.name}.ipynb")
+        banner = (f"**Grader:** {result['total']:g} / {result['max']:g} points, status **{status}**"
+                  + (f" ({reason})" if reason else "") + "".join(f"\n- {n}" for n in submission.notes))
+        html = feedback_html(notebook, self.name, submission.student, self.db_url, banner)
+        _atomic_write(self.out / "feedback" / submission.student / f"{self.name}.html", html)
+        self._save_state(submission, result)
+        return result
+
+    def _result(self, submission, status: str, reason: str, points: dict) -> dict:
+        return {"student": submission.student, "notebook": self.name, "file": submission.origin,
+                "sha256": submission.sha256, "status": status, "reason": reason, "notes": submission.notes,
+                "timestamp": submission.timestamp.isoformat() if submission.timestamp else None,
+                "cells": {gid: points.get(gid, 0.0) for gid in self.assignment.points},
+                "total": round(sum(points.values()), 4), "max": self.assignment.max_score}
+
+    def _save_state(self, submission, result: dict) -> None:
+        if submission.sha256:
+            _atomic_write(self._state_path(submission.student),
+                          json.dumps({"key": self._key(submission), "result": result}))
+
+    def _report(self, results: dict, ignored: list, seconds: float, graded_now: int) -> dict:
+        rows = [results[s] for s in sorted(results)]
+        counts = {status: sum(r["status"] == status for r in rows) for status in STATUSES}
+        scored = [r["total"] for r in rows if r["status"] not in ("missing-notebook", "invalid-notebook")]
+        report = {"assignment": self.name, "max": self.assignment.max_score, "cells": self.assignment.points,
+                  "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "summary": {"students": len(rows), "counts": counts, "graded_now": graded_now,
+                              "resumed": sum(bool(r.get("resumed")) for r in rows),
+                              "mean_total": round(sum(scored) / len(scored), 3) if scored else None,
+                              "seconds": round(seconds, 2), "workers": self.workers,
+                              "executor": self.scheduler or "local"},
+                  "ignored": ignored, "students": rows}
+        write_grades_csv(self.out / "grades.csv", report)
+        _atomic_write(self.out / "report.json", json.dumps(report, indent=1))
+        return report
+
+
+def parse_deadline(deadline):
+    if deadline is None or isinstance(deadline, datetime):
+        parsed = deadline
+    else:
+        parsed = datetime.fromisoformat(str(deadline))
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.astimezone()  # a naive deadline is the grader's local time
+    return parsed
+
+
+def write_grades_csv(path: Path, report: dict) -> Path:
+    """One row per student: each graded cell's points, total, max, status and reason."""
+    cells = list(report["cells"])
+    rows = [["student", "notebook", *cells, "total", "max", "status", "reason"]]
+    for r in report["students"]:
+        rows.append([r["student"], r["notebook"], *(f"{r['cells'].get(c, 0.0):g}" for c in cells),
+                     f"{r['total']:g}", f"{r['max']:g}", r["status"], r["reason"]])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["student", "notebook", *cells, "total", "max"])
-        for student, per_cell in sorted(results.items()):
-            points = [per_cell.get(cell, (0.0, 0.0))[0] or 0.0 for cell in cells]
-            writer.writerow([student, assignment, *points, sum(points), sum(m for _, m in per_cell.values())])
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    os.replace(tmp, path)
     return path
+
+
+def summary_table(report: dict) -> str:
+    """Counts per status and the mean score, for the terminal."""
+    s = report["summary"]
+    lines = [f"{report['assignment']}: {s['students']} student(s) in {s['seconds']:.1f} s "
+             f"({s['graded_now']} graded now, {s['resumed']} resumed, {s['workers']} worker(s), {s['executor']})"]
+    lines += [f"  {status:<17} {n:>4}" for status, n in s["counts"].items() if n]
+    mean = "n/a" if s["mean_total"] is None else f"{s['mean_total']:g} / {report['max']:g}"
+    lines.append(f"  mean score        {mean}")
+    return "\n".join(lines)

@@ -1,4 +1,8 @@
-"""Calling stock nbgrader on a course root, and generating the student copies (``make release``)."""
+"""Calling stock nbgrader on a course root: student copies (``make release``) and stock autograding.
+
+The class grader (``cnncourse.grading``) replaces ``nbgrader autograde``; the stock path stays for
+nbgrader compatibility tests and as the baseline of ``make bench``.
+"""
 from __future__ import annotations
 
 import os
@@ -52,3 +56,42 @@ def release(names=None, course_root: Path = layout.AUTOGRADER) -> list[Path]:
     for name in stale:  # a solution that was removed or renamed must not leave its student copy behind
         shutil.rmtree(layout.NOTEBOOKS / name)
     return written
+
+
+def submit(course_root: Path, assignment: str, submissions: dict[str, Path]) -> None:
+    """Place each student's notebook where nbgrader expects it: submitted/<student>/<assignment>/."""
+    for student, notebook in submissions.items():
+        target = Path(course_root) / "submitted" / student / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy(notebook, target / f"{assignment}.ipynb")
+
+
+def scores(course_root: Path, assignment: str, students) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{student: {grade_id: (auto_score, max_score)}}`` read from the course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    db_url = "sqlite:///" + str(Path(course_root) / "gradebook.db")
+    result = {}
+    with Gradebook(db_url) as gradebook:
+        for student in students:
+            notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+            result[student] = {g.name: (g.auto_score, g.max_score) for g in notebook.grades}
+    return result
+
+
+def stock_autograde(assignment: str, submissions: dict[str, Path], course_root: Path = layout.AUTOGRADER,
+              feedback: bool = False) -> dict[str, dict[str, tuple[float, float]]]:
+    """Stock ``nbgrader autograde`` of every submission (one run, one kernel each); returns the scores."""
+    course_root = Path(course_root)
+    release_tmp = course_root / "release_check"  # keeps notebooks/ untouched while the gradebook learns the cells
+    try:
+        generate_assignment(assignment, course_root, release_dir=release_tmp)
+    finally:
+        shutil.rmtree(release_tmp, ignore_errors=True)
+    submit(course_root, assignment, submissions)
+    nbgrader("autograde", assignment, "--force", course_root=course_root)
+    if feedback:
+        nbgrader("generate_feedback", assignment, "--force", course_root=course_root)
+    return scores(course_root, assignment, list(submissions))
