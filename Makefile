@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:  make run  (execute all notebooks → build/report.md)
 #                                                  make test (pytest: unit + notebook contract tests)
-# Both create .venv when it is missing. Other targets: release, grade, lab, setup, clean.
+# Both create .venv when it is missing. Other targets: release, grade, bench, lab, setup, clean.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,7 +14,7 @@ ASSIGNMENT  ?= 01_images_as_tensors
 SUBMISSIONS ?= submissions
 OUT         ?= build/grades
 
-.PHONY: setup run run-full test release grade lab clean
+.PHONY: setup run run-full test release grade bench lab clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,11 @@ test: $(STAMP)
 release: $(STAMP)  ## regenerate the student copies notebooks/ from solutions/
 	$(BIN)/cnncourse release $(NOTEBOOKS)
 
-grade: $(STAMP)  ## make grade ASSIGNMENT=01_images_as_tensors SUBMISSIONS=folder OUT=build/grades
+grade: $(STAMP)  ## make grade ASSIGNMENT=01_images_as_tensors SUBMISSIONS=class.zip OUT=build/grades
 	$(BIN)/cnncourse grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
+
+bench: $(STAMP)  ## grading throughput, stock nbgrader vs cnncourse grade, on a planted class of 40
+	$(BIN)/cnncourse bench --assignment $(ASSIGNMENT) | tee build/bench.txt
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

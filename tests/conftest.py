@@ -1,7 +1,6 @@
 """Shared fixtures: tiny nbgrader notebooks and throw-away course roots."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -36,18 +35,7 @@ def write_notebook(path: Path, cells) -> Path:
     return path
 
 
-def make_course(root: Path, names=()) -> Path:
-    """A course like the repository's: autograder/nbgrader_config.py (the real one) + solutions/NAME.
-
-    Returns the course root (``root/autograder``); the config resolves solutions/ and notebooks/
-    next to it, so nothing in the repository is touched.
-    """
-    course = root / "autograder"
-    course.mkdir(parents=True)
-    shutil.copy(layout.AUTOGRADER / "nbgrader_config.py", course / "nbgrader_config.py")
-    for name in names:
-        shutil.copytree(layout.SOLUTIONS / name, root / "solutions" / name)
-    return course
+make_course = layout.scratch_course
 
 
 @pytest.fixture

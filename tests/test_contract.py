@@ -2,8 +2,8 @@
 
 (a) notebooks/ equals a fresh ``nbgrader generate_assignment`` of solutions/;
 (b) each solution executes with papermill in quick mode;
-(c) autograding the solution as a submission gives full marks on every graded cell;
-(d) autograding the untouched student copy gives 0 on every graded cell;
+(c) the class grader (``cnncourse grade``) gives the solution, submitted as is, full marks on every graded cell;
+(d) it gives the untouched student copy 0 on every graded cell;
 (e) every graded test cell has points and a unique grade_id, every graded answer has a hidden test,
     and the notebook follows the template (Colab badge, setup cell, parameters cell).
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import shutil
 
 import nbformat
 import pytest
 
 from cnncourse import layout
-from cnncourse.nbgrader_cli import stock_autograde as autograde
+from cnncourse.grading import Grader
 from cnncourse.nbgrader_cli import generate_assignment
 from cnncourse.run import run_notebook
 
@@ -40,13 +41,17 @@ def _grade_cells(nb):
 
 @pytest.fixture(scope="module", params=NAMES)
 def graded(request, tmp_path_factory):
-    """One throw-away course per notebook: release it, then autograde solution and blank copy together."""
+    """One throw-away course per notebook: release it, then grade the solution and the blank copy as a class."""
     name = request.param
-    course = make_course(tmp_path_factory.mktemp(name), [name])
-    released = generate_assignment(name, course, release_dir=course.parent / "notebooks")
-    scores = autograde(name, {"solution": layout.notebook_path(name),
-                              "blank": layout.notebook_path(name, layout.NOTEBOOKS)}, course, feedback=True)
-    return {"name": name, "course": course, "released": released, "scores": scores}
+    root = tmp_path_factory.mktemp(name)
+    course = make_course(root, [name])
+    released = generate_assignment(name, course, release_dir=root / "notebooks")
+    for student, source in (("solution", layout.notebook_path(name)), ("blank", released)):
+        (root / "class" / student).mkdir(parents=True)
+        shutil.copy(source, root / "class" / student / f"{name}.ipynb")
+    report = Grader(name, root / "class", root / "out", course_root=course, progress=False).run()
+    rows = {row["student"]: row for row in report["students"]}
+    return {"name": name, "out": root / "out", "released": released, "rows": rows, "cells": report["cells"]}
 
 
 @pytest.mark.slow
@@ -66,17 +71,18 @@ def test_b_solution_runs_in_quick_mode(name, tmp_path):
 
 @pytest.mark.slow
 def test_c_solution_gets_full_marks(graded):
-    cells = graded["scores"]["solution"]
-    assert cells, "no graded cells were scored"
-    lost = {cell: score for cell, score in cells.items() if score[0] != score[1]}
+    row = graded["rows"]["solution"]
+    assert row["cells"], "no graded cells were scored"
+    assert row["status"] == "graded", (row["status"], row["reason"])
+    lost = {cell: (row["cells"][cell], top) for cell, top in graded["cells"].items() if row["cells"][cell] != top}
     assert not lost, f"the solution lost points on {lost}"
 
 
 @pytest.mark.slow
 def test_d_blank_copy_gets_zero(graded):
-    cells = graded["scores"]["blank"]
-    assert cells.keys() == graded["scores"]["solution"].keys()
-    earned = {cell: score for cell, score in cells.items() if score[0] != 0}
+    row = graded["rows"]["blank"]
+    assert row["status"] == "graded" and row["cells"].keys() == graded["cells"].keys(), (row["status"], row["reason"])
+    earned = {cell: score for cell, score in row["cells"].items() if score != 0}
     assert not earned, f"the untouched student copy earned points on {earned}"
 
 
@@ -88,7 +94,7 @@ def test_feedback_hides_hidden_tests(graded):
                     if len(line.strip()) > 25]
     assert hidden_lines
     for student in ("solution", "blank"):
-        html = (graded["course"] / "feedback" / student / graded["name"] / f"{graded['name']}.html").read_text()
+        html = (graded["out"] / "feedback" / student / f"{graded['name']}.html").read_text()
         text = html_lib.unescape(re.sub(r"<[^>]+>", "", html))
         shown = [line for line in hidden_lines if line in text]
         assert not shown, f"feedback for {student} shows hidden test code: {shown[:3]}"

@@ -48,6 +48,20 @@ def _grade(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    import json
+
+    from .bench import grading_throughput
+
+    figures = grading_throughput(args.assignment, args.n, args.workers, stock=not args.no_stock)
+    print(json.dumps(figures, indent=1))
+    if "ratio" in figures:
+        print(f"stock nbgrader autograde: {figures['stock_per_minute']} submissions/min; cnncourse grade: "
+              f"{figures['ours_per_minute']} submissions/min with {figures['workers']} workers → "
+              f"{figures['ratio']}× (same scores: {figures['same_scores']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnncourse", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
+
+    bench = sub.add_parser("bench", help="class grading throughput: stock nbgrader autograde vs cnncourse grade")
+    bench.add_argument("--assignment", default="01_images_as_tensors")
+    bench.add_argument("-n", type=int, default=40, help="submissions in the planted class (default 40)")
+    bench.add_argument("--workers", type=int, default=None)
+    bench.add_argument("--no-stock", action="store_true", help="time cnncourse grade only")
+    bench.set_defaults(func=_bench)
     return parser
 
 
