@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -118,6 +120,41 @@ def hangs_everywhere(nb):
     hang = "import time\nwhile True:\n    try:\n        time.sleep(5)\n    except BaseException:\n        pass"
     nb.cells.insert(1, nbformat.v4.new_code_cell(hang))
     return _fill(nb, double=hang, square=hang)
+
+
+# -- isolation (needs root for the namespaces; without root these students would earn what they steal)
+ISOLATED = os.geteuid() == 0 and sys.platform.startswith("linux")
+STEAL = ("def square(x):\n    import json\n    for path in {paths!r}:\n        try:\n            open(path).read()\n"
+         "            return x * x\n        except OSError:\n            pass\n    return None")
+
+
+@planted("graded", 3 if ISOLATED else 5)
+def reads_solutions(nb):
+    return _fill(nb, square=STEAL.format(paths=[str(ROOT / "solutions" / NAME / f"{NAME}.ipynb")]))
+
+
+@planted("graded", 3 if ISOLATED else 5)
+def reads_other_students(nb):
+    return _fill(nb, square=STEAL.format(paths=[str(ROOT / "submissions" / "correct" / f"{NAME}.ipynb"),
+                                               str(ROOT / "autograder" / "gradebook.db")]))
+
+
+@planted("graded", 3 if ISOLATED else 5)
+def uses_network(nb):
+    return _fill(nb, square="import socket\ndef square(x):\n    try:\n        socket.create_connection(('127.0.0.1', 9), 1)\n"
+                            "    except ConnectionRefusedError:\n        return x * x\n    except OSError:\n"
+                            "        return None\n    return x * x")
+
+
+@planted("graded", 5)
+def memory_bomb(nb):
+    nb.cells.insert(2, nbformat.v4.new_code_cell("hog = bytearray(64 * 2**30)"))
+    return _fill(nb)
+
+
+@planted("graded", 3 if ISOLATED else 5)
+def writes_outside(nb):
+    return _fill(nb, square=f"open({str(ROOT / 'planted.txt')!r}, 'w').write('x')\ndef square(x):\n    return x * x")
 
 
 @planted("invalid-notebook", 0, "not valid JSON")
@@ -276,6 +313,7 @@ def _release():
 
 
 RELEASE = None
+ROOT = Path("/nonexistent")
 
 
 def _build_class(folder: Path) -> None:
@@ -308,8 +346,8 @@ def _grade(course, submissions, out, *extra):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    global RELEASE
-    root = tmp_path_factory.mktemp("class")
+    global RELEASE, ROOT
+    root = ROOT = tmp_path_factory.mktemp("class")
     course = make_course(root)
     write_notebook(root / "solutions" / NAME / f"{NAME}.ipynb", _source_cells())
     RELEASE = generate_assignment(NAME, course, release_dir=root / "notebooks")
@@ -324,6 +362,14 @@ def test_planted_student(graded, student):
     plan, row = PLANTED[student], graded["rows"][student]
     assert (row["status"], row["total"]) == (plan["status"], plan["points"]), row
     assert plan["reason"] in row["reason"] + " ".join(row["notes"]), row
+
+
+def test_nothing_was_written_outside_the_working_copy(graded):
+    if ISOLATED:
+        assert not (graded["root"] / "planted.txt").exists()
+        assert {r["sandbox"] for r in graded["rows"].values() if r.get("sandbox")} == {
+            "no network; only the system, Python, the course package and data visible (read-only); user nobody; "
+            "resource limits"}
 
 
 def test_every_student_has_a_row_and_the_batch_completed(graded):

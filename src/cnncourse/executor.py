@@ -26,6 +26,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import sandbox
+
 MAX_CELL_OUTPUT = 200_000  # characters of text kept per cell; the rest is counted, not stored
 GRACE_S = 3.0  # a cell gets this long past its limit to raise the soft timeout before the hard kill
 BASE_MODULES = ("IPython.core.interactiveshell", "IPython.display")
@@ -217,8 +219,14 @@ def child_main(job_dir: Path) -> None:
         os.dup2(log, 1)
         os.dup2(log, 2)
         job = json.loads((job_dir / "job.json").read_text())
-        os.chdir(job.get("cwd") or job_dir)
+        (job_dir / "job.json").unlink()  # the hidden tests are not left on disk
+        os.chdir(job_dir)  # the working copy stays reachable as "." once its parent is hidden
         with open(job_dir / "cells.jsonl", "a", encoding="utf-8") as results:
+            box = job.get("sandbox") or {}
+            cpu = float(job["timeout"]) * (len(job["cells"]) + 1) + 30
+            state = sandbox.confine(job_dir, box.get("readable", ()), box.get("limits"), cpu)
+            results.write(json.dumps({"sandbox": state}) + "\n")
+            results.flush()
             run_cells(job, results)
     except BaseException:  # noqa: BLE001
         code = 70
@@ -347,20 +355,22 @@ class Zygote:
         return {"exit": code, "killed": killed, **records}
 
     def execute(self, cells: list[dict], timeout: float, seed: int = 0, threads: int = 1,
-                max_attempts: int = 3) -> dict:
+                max_attempts: int = 3, confinement: dict | None = None) -> dict:
         """Run code cells ``[{"index", "source"}]``; a cell that kills or hangs its process is skipped.
 
         Returns ``{"cells": {index: {"outputs", "seconds", "status"}}, "attempts": [...]}`` where status
-        is ok | error | timeout | crashed | not-run.
+        is ok | error | timeout | crashed | not-run. ``confinement``: {readable, limits} for
+        ``sandbox.confine``.
         """
         done, failed, attempts = {}, {}, []
         todo = list(cells)
         for _ in range(max_attempts):
             job = {"cells": [c for c in todo if c["index"] not in failed], "timeout": timeout, "seed": seed,
-                   "threads": threads}
+                   "threads": threads, "sandbox": confinement}
             outcome = self._attempt(job)
             done.update(outcome["done"])
-            attempts.append({"exit": outcome["exit"], "killed": outcome["killed"], "cell": outcome["running"]})
+            attempts.append({"exit": outcome["exit"], "killed": outcome["killed"], "cell": outcome["running"],
+                             "sandbox": outcome["sandbox"]})
             if outcome["running"] is None:
                 break
             failed[outcome["running"]] = "timeout" if outcome["killed"] else "crashed"
@@ -385,19 +395,21 @@ class Zygote:
 
 def _read_records(path: Path) -> dict:
     """Finished cells by index, and the cell that was running when the child stopped (or None)."""
-    done, running = {}, None
+    done, running, box = {}, None, None
     if path.exists():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line cut by a kill
-            if "start" in record:
+            if "sandbox" in record:
+                box = record["sandbox"]
+            elif "start" in record:
                 running = record["start"]
             else:
                 done[record["index"]] = record
                 running = None
-    return {"done": done, "running": running}
+    return {"done": done, "running": running, "sandbox": box}
 
 
 def _cell_statuses(cells, done: dict, failed: dict) -> dict:
@@ -432,7 +444,8 @@ def shared_zygote(modules) -> Zygote:
 def execute_remote(payload: dict) -> dict:
     """Entry point for a Dask task: plain dicts in and out, so nothing of the grader travels."""
     zygote = shared_zygote(payload["modules"])
-    return zygote.execute(payload["cells"], payload["timeout"], payload.get("seed", 0), payload.get("threads", 1))
+    return zygote.execute(payload["cells"], payload["timeout"], payload.get("seed", 0), payload.get("threads", 1),
+                          confinement=payload.get("sandbox"))
 
 
 if __name__ == "__main__":

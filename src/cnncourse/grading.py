@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import executor, intake, layout
+from . import data, executor, intake, layout
 from .nbgrader_cli import generate_assignment
 
 STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "timeout", "crashed", "partial", "late", "graded")
@@ -286,22 +286,30 @@ class Grader:
         if not jobs:
             return
         threads = max(1, (os.cpu_count() or 1) // self.workers)
+        box = self._confinement()
         if self.scheduler:
             from distributed import Client, as_completed as dask_completed
 
             with Client(self.scheduler) as client:
                 futures = {client.submit(executor.execute_remote, {
                     "modules": self.assignment.modules, "cells": job["cells"], "timeout": self.timeout,
-                    "threads": threads}, pure=False): student for student, job in jobs.items()}
+                    "threads": threads, "sandbox": box}, pure=False): student for student, job in jobs.items()}
                 for future in dask_completed(futures):
                     yield futures[future], future.result()
             return
         with executor.Zygote(self.assignment.modules, work_root=None) as zygote, \
                 ThreadPoolExecutor(self.workers) as pool:
-            futures = {pool.submit(zygote.execute, job["cells"], self.timeout, 0, threads): student
+            futures = {pool.submit(zygote.execute, job["cells"], self.timeout, 0, threads, 3, box): student
                        for student, job in jobs.items()}
             for future in as_completed(futures):
                 yield futures[future], future.result()
+
+    def _confinement(self) -> dict:
+        """What student code may read: Python, the course package and its data; nothing else of the course."""
+        import sys
+
+        readable = {sys.prefix, sys.base_prefix, layout.REPO / "src", data.DATA_DIR}
+        return {"readable": sorted(str(Path(p).resolve()) for p in readable)}
 
     def _finish(self, job: dict, execution: dict) -> dict:
         submission, notebook = job["submission"], job["notebook"]
@@ -314,6 +322,7 @@ class Grader:
         result = self._result(submission, status, reason, points)
         result["seconds"] = round(sum(r["seconds"] for r in execution["cells"].values()), 3)
         result["attempts"] = len(execution["attempts"])
+        result["sandbox"] = execution["attempts"][-1].get("sandbox") if execution["attempts"] else None
         write_gradebook(self.db_url, self.assignment, submission.student, points, submission.timestamp)
         student_dir = self.out / "autograded" / submission.student
         student_dir.mkdir(parents=True, exist_ok=True)

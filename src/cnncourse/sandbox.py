@@ -1,0 +1,129 @@
+"""Confine the process that runs a student's cells (called in the forked child, before any student code).
+
+Always: resource limits (CPU time, address space, processes, file size, open files, no core dumps).
+When the grader runs as root (Linux): a private network namespace (no network, not even loopback) and a
+private mount namespace whose root is a new tmpfs showing only the system folders, the Python installation,
+the course package and its data (all read-only), the job's own folder and fresh /tmp and /dev/shm: the
+course root, solutions/, the gradebook, other submissions and the grader's output are not there at all.
+Then the process becomes user ``nobody``. Without root only the limits apply, and ``confine`` says so.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+
+CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
+NOBODY = 65534
+
+DEFAULT_LIMITS = {
+    "memory_bytes": 6 * 2**30,  # on top of what the pre-imported libraries already map
+    "processes": 256,
+    "file_bytes": 256 * 2**20,
+    "open_files": 512,
+}
+
+
+def _libc():
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(ctypes.get_errno(), f"{what}: {os.strerror(ctypes.get_errno())}")
+
+
+def _mapped_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def set_limits(limits: dict, cpu_seconds: float) -> None:
+    limits = {**DEFAULT_LIMITS, **(limits or {})}
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead of killing
+    pairs = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, limits["file_bytes"]),
+             (resource.RLIMIT_NOFILE, limits["open_files"]), (resource.RLIMIT_CPU, int(cpu_seconds) + 1),
+             (resource.RLIMIT_AS, _mapped_bytes() + limits["memory_bytes"]),
+             (resource.RLIMIT_NPROC, limits["processes"])]  # counted per user; root is exempt
+    for kind, value in pairs:
+        _, hard = resource.getrlimit(kind)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(kind, (value, value))
+
+
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/dev", "/proc", "/sys", "/opt")
+MS_BIND, MS_REMOUNT = 4096, 32
+
+
+def _bind(libc, path: str, new_root: str, writable: bool = False) -> None:
+    """Make ``path`` visible at the same place under ``new_root`` (read-only unless ``writable``)."""
+    target = new_root + path
+    if os.path.islink(path):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(path), target)
+        return
+    if not os.path.isdir(path) or os.path.isdir(target) and os.path.ismount(target):
+        return
+    os.makedirs(target, exist_ok=True)
+    _check(libc.mount(path.encode(), target.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
+    if not writable:
+        _check(libc.mount(None, target.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None),
+               f"read-only {path}")
+
+
+def _tmpfs(libc, target: str, size: str, mode: str = "1777") -> None:
+    os.makedirs(target, exist_ok=True)
+    _check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}".encode()),
+           f"tmpfs {target}")
+
+
+def _minimal_root(libc, job_dir: Path, readable) -> None:
+    """chroot into a tmpfs that shows only the system, ``readable`` (read-only) and the job folder."""
+    _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
+    new_root = f"/tmp/.cnncourse-root-{os.getpid()}"
+    _tmpfs(libc, new_root, "16m", "755")
+    for path in [*SYSTEM_PATHS, *sorted({str(Path(p).resolve()) for p in readable})]:
+        _bind(libc, path, new_root)
+    for scratch in ("/tmp", "/dev/shm"):
+        _tmpfs(libc, new_root + scratch, "256m")
+    _bind(libc, str(job_dir), new_root, writable=True)  # after /tmp: the job folder may live below it
+    os.chroot(new_root)
+    os.chdir(str(job_dir))
+
+
+def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds: float = 3600) -> str:
+    """Apply the sandbox to this process; returns a one-line description of what is in force.
+
+    ``readable``: the folders student code may read (the Python installation, the course package, the
+    data); everything else of the file system, other than the system folders, is simply not there.
+    """
+    job_dir = Path(job_dir).resolve()
+    applied, home = [], str(job_dir)
+    if os.geteuid() == 0 and sys.platform.startswith("linux"):
+        try:
+            libc = _libc()
+            os.chown(job_dir, NOBODY, NOBODY)
+            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            _minimal_root(libc, job_dir, readable)
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            applied.append("no network; only the system, Python, the course package and data visible (read-only); "
+                           "user nobody")
+            home = "/tmp"
+        except OSError as error:
+            applied.append(f"isolation unavailable ({error})")
+    else:
+        applied.append("not root: no network or file isolation")
+    os.environ.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=f"{home}/.matplotlib")
+    set_limits(limits or {}, cpu_seconds)
+    applied.append("resource limits")
+    return "; ".join(applied)
