@@ -26,7 +26,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import sandbox
+from . import sandbox, trusted
 
 MAX_CELL_OUTPUT = 200_000  # characters of text kept per cell; the rest is counted, not stored
 GRACE_S = 3.0  # a cell gets this long past its limit to raise the soft timeout before the hard kill
@@ -164,8 +164,11 @@ def run_cells(job: dict, results) -> None:
     import random
     import warnings
 
+    import builtins
+
     global CURRENT
     shell = _make_shell()
+    safe_builtins = dict(vars(builtins))  # restored after each cell: the grader's own code needs them
     seed, limit = int(job.get("seed", 0)), float(job["timeout"])
     random.seed(seed)
     if "numpy" in sys.modules:
@@ -181,11 +184,17 @@ def run_cells(job: dict, results) -> None:
 
     signal.signal(signal.SIGALRM, on_alarm)
     sys.stdout, sys.stderr = _Stream("stdout"), _Stream("stderr")
+    record = job.get("record") or {}
+    recorder = trusted.Recorder() if record else None
+    answers = {int(k): v for k, v in record.get("answers", {}).items()}
+    tests = {int(k): v for k, v in record.get("tests", {}).items()}
     for cell in job["cells"]:
         results.write(json.dumps({"start": cell["index"]}) + "\n")
         results.flush()
         CURRENT = _Outputs()
         started = time.perf_counter()
+        if recorder:
+            recorder.cell = tests.get(cell["index"])
         signal.setitimer(signal.ITIMER_REAL, limit)
         try:
             shell.run_cell(cell["source"], store_history=True)
@@ -194,12 +203,25 @@ def run_cells(job: dict, results) -> None:
                           "traceback": []})
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        vars(builtins).update(safe_builtins)
+        if recorder:
+            recorder.cell = None
+            recorder.wrap(shell.user_ns, answers.get(cell["index"], ()))
         _close_figures()
         outputs = CURRENT.finish()
         timed_out = any(o.get("ename") == "CellTimeout" for o in outputs if o["output_type"] == "error")
         results.write(json.dumps({"index": cell["index"], "outputs": outputs, "timed_out": timed_out,
                                   "seconds": round(time.perf_counter() - started, 4)}, default=str) + "\n")
         results.flush()
+    CURRENT = _Outputs()
+    if recorder:
+        results.write(json.dumps({"recorded": recorder.calls}) + "\n")
+    if job.get("replay"):
+        for k, call in enumerate(job["replay"]["calls"]):  # a line per call: the watchdog sees progress
+            outcome = trusted.replay(shell.user_ns, [call], limit)[0]
+            results.write(json.dumps({"replayed": k, "outcome": outcome}) + "\n")
+            results.flush()
+    results.write(json.dumps({"finished": True}) + "\n")
 
 
 def _close_figures() -> None:
@@ -291,20 +313,31 @@ class Zygote:
     def __init__(self, modules=(), work_root: Path | None = None):
         self.modules = tuple(sorted(modules))
         self.work_root = Path(work_root or tempfile.mkdtemp(prefix="cnncourse-exec-"))
-        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-        env.pop("JPY_SESSION_NAME", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "cnncourse.executor", *self.modules],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self._lock, self._cond = threading.Lock(), threading.Condition()
         self._pids, self._exits = {}, {}
-        first = self.proc.stdout.readline()
-        if not first or not json.loads(first).get("ready"):
-            raise ZygoteError(f"executor did not start (exit {self.proc.poll()})")
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.restarts = 0
+        self._start()
 
-    def _read(self) -> None:
-        for line in self.proc.stdout:
+    def _start(self) -> None:
+        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+        env.pop("JPY_SESSION_NAME", None)
+        proc = subprocess.Popen([sys.executable, "-m", "cnncourse.executor", *self.modules],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        first = proc.stdout.readline()
+        if not first or not json.loads(first).get("ready"):
+            raise ZygoteError(f"executor did not start (exit {proc.poll()})")
+        self.proc = proc
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _revive(self, dead) -> None:
+        """Start a new zygote if ``dead`` is still the current one (a child may have killed it)."""
+        with self._lock:
+            if self.proc is dead:
+                self.restarts += 1
+                self._start()
+
+    def _read(self, proc) -> None:
+        for line in proc.stdout:
             message = json.loads(line)
             with self._cond:
                 if "exit" in message:
@@ -315,33 +348,52 @@ class Zygote:
         with self._cond:
             self._cond.notify_all()
 
-    def _wait_for(self, table: dict, key, timeout: float | None = None):
+    def _wait_for(self, table: dict, key, timeout: float | None = None, proc=None):
         deadline = None if timeout is None else time.monotonic() + timeout
+        proc = proc or self.proc
         with self._cond:
             while key not in table:
-                if self.proc.poll() is not None:
-                    raise ZygoteError(f"executor died (exit {self.proc.returncode})")
+                if proc.poll() is not None:
+                    raise ZygoteError(f"executor died (exit {proc.returncode})")
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
                 self._cond.wait(0.05 if left is None else min(0.05, left))
             return table.pop(key)
 
-    def _spawn(self, job: dict) -> tuple[int, Path]:
+    def _spawn(self, job: dict):
         job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=self.work_root))
         (job_dir / "job.json").write_text(json.dumps(job))
         with self._lock:
-            self.proc.stdin.write((json.dumps({"dir": str(job_dir)}) + "\n").encode())
-            self.proc.stdin.flush()
-        return self._wait_for(self._pids, str(job_dir)), job_dir
+            proc = self.proc
+            try:
+                proc.stdin.write((json.dumps({"dir": str(job_dir)}) + "\n").encode())
+                proc.stdin.flush()
+            except OSError:
+                pass  # a dead zygote: _wait_for raises ZygoteError
+        return self._wait_for(self._pids, str(job_dir), proc=proc), job_dir, proc
 
     def _attempt(self, job: dict) -> dict:
         """One child: run until it exits or a cell outlives its limit; returns what it recorded."""
-        pid, job_dir = self._spawn(job)
+        for tries in range(3):
+            try:
+                return self._watch(job, *self._spawn(job))
+            except ZygoteError:
+                if tries == 2:
+                    raise
+                self._revive(self.proc)
+        raise ZygoteError("unreachable")
+
+    def _watch(self, job: dict, pid: int, job_dir: Path, proc) -> dict:
         results, limit, killed = job_dir / "cells.jsonl", float(job["timeout"]) + GRACE_S, False
         last_size, last_change = -1, time.monotonic()
         while True:
-            code = self._wait_for(self._exits, pid, timeout=0.1)
+            try:
+                code = self._wait_for(self._exits, pid, timeout=0.1, proc=proc)
+            except ZygoteError:  # the zygote died under its child (killed by it?): the child counts as crashed
+                _kill_group(pid)
+                self._revive(proc)
+                code = -signal.SIGKILL
             if code is not None:
                 break
             size = results.stat().st_size if results.exists() else 0
@@ -350,23 +402,28 @@ class Zygote:
             elif time.monotonic() - last_change > limit:
                 _kill_group(pid)
                 killed = True
+        _kill_group(pid)  # processes or threads the student left behind
         records = _read_records(results)
         shutil.rmtree(job_dir, ignore_errors=True)
-        return {"exit": code, "killed": killed, **records}
+        return {"exit": code, "killed": killed, **records}  # done, running, sandbox, recorded, replayed
 
     def execute(self, cells: list[dict], timeout: float, seed: int = 0, threads: int = 1,
-                max_attempts: int = 3, confinement: dict | None = None) -> dict:
+                max_attempts: int = 3, confinement: dict | None = None, record: dict | None = None,
+                replay: list | None = None) -> dict:
         """Run code cells ``[{"index", "source"}]``; a cell that kills or hangs its process is skipped.
 
         Returns ``{"cells": {index: {"outputs", "seconds", "status"}}, "attempts": [...]}`` where status
         is ok | error | timeout | crashed | not-run. ``confinement``: {readable, limits} for
-        ``sandbox.confine``.
+        ``sandbox.confine``. ``record`` ({answers: {index: names}, tests: {index: grade_id}}) wraps the
+        graded functions and returns their calls as "recorded"; ``replay`` (recorded calls) calls the
+        functions after the cells and returns their outcomes as "replayed" (None if it did not finish).
         """
         done, failed, attempts = {}, {}, []
         todo = list(cells)
         for _ in range(max_attempts):
             job = {"cells": [c for c in todo if c["index"] not in failed], "timeout": timeout, "seed": seed,
-                   "threads": threads, "sandbox": confinement}
+                   "threads": threads, "sandbox": confinement, "record": record,
+                   "replay": {"calls": replay} if replay is not None else None}
             outcome = self._attempt(job)
             done.update(outcome["done"])
             attempts.append({"exit": outcome["exit"], "killed": outcome["killed"], "cell": outcome["running"],
@@ -375,7 +432,11 @@ class Zygote:
                 break
             failed[outcome["running"]] = "timeout" if outcome["killed"] else "crashed"
             done.pop(outcome["running"], None)
-        return {"cells": _cell_statuses(cells, done, failed), "attempts": attempts}
+        replayed = None
+        if replay is not None and outcome["finished"]:
+            replayed = [outcome["replayed"].get(k, {"missing": "outcome"}) for k in range(len(replay))]
+        return {"cells": _cell_statuses(cells, done, failed), "attempts": attempts,
+                "recorded": outcome["recorded"], "replayed": replayed}
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -395,7 +456,7 @@ class Zygote:
 
 def _read_records(path: Path) -> dict:
     """Finished cells by index, and the cell that was running when the child stopped (or None)."""
-    done, running, box = {}, None, None
+    done, running, box, recorded, replayed, finished = {}, None, None, None, {}, False
     if path.exists():
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
@@ -404,12 +465,19 @@ def _read_records(path: Path) -> dict:
                 continue  # a line cut by a kill
             if "sandbox" in record:
                 box = record["sandbox"]
+            elif "recorded" in record:
+                recorded = record["recorded"]
+            elif "replayed" in record:
+                replayed[record["replayed"]] = record["outcome"]
+            elif "finished" in record:
+                finished = True
             elif "start" in record:
                 running = record["start"]
             else:
                 done[record["index"]] = record
                 running = None
-    return {"done": done, "running": running, "sandbox": box}
+    return {"done": done, "running": running, "sandbox": box, "recorded": recorded, "replayed": replayed,
+            "finished": finished}
 
 
 def _cell_statuses(cells, done: dict, failed: dict) -> dict:
@@ -445,7 +513,8 @@ def execute_remote(payload: dict) -> dict:
     """Entry point for a Dask task: plain dicts in and out, so nothing of the grader travels."""
     zygote = shared_zygote(payload["modules"])
     return zygote.execute(payload["cells"], payload["timeout"], payload.get("seed", 0), payload.get("threads", 1),
-                          confinement=payload.get("sandbox"))
+                          confinement=payload.get("sandbox"), record=payload.get("record"),
+                          replay=payload.get("replay"))
 
 
 if __name__ == "__main__":

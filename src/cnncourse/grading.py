@@ -13,6 +13,7 @@ late, graded. The reason column says why; nothing is a silent 0.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -28,11 +29,11 @@ from pathlib import Path
 
 import nbformat
 
-from . import data, executor, intake, layout
+from . import data, executor, intake, layout, trusted
 from .nbgrader_cli import generate_assignment
 
-STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "timeout", "crashed", "partial", "late", "graded")
-GRADER_VERSION = "1"  # part of the resume key: a new grader regrades
+STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "suspicious", "timeout", "crashed", "partial", "late", "graded")
+GRADER_VERSION = "2"  # part of the resume key: a new grader regrades
 
 
 # ---------------------------------------------------------------- the assignment
@@ -111,6 +112,10 @@ def apply_execution(notebook, execution: dict) -> dict:
     return {"scores": scores, "failures": failures}
 
 
+def _copy(notebook):
+    return nbformat.from_dict(json.loads(json.dumps(notebook)))
+
+
 def _record(execution: dict, index: int) -> dict:
     cells = execution["cells"]
     return cells.get(index) or cells.get(str(index)) or {}
@@ -120,9 +125,10 @@ def _label(cell) -> str:
     return cell.metadata.get("nbgrader", {}).get("grade_id") or cell.get("id") or "?"
 
 
-def overall_status(result: dict, tampered: list, late_by: float | None, attempts: list, timeout: float):
+def overall_status(result: dict, tampered: list, late_by: float | None, attempts: list, timeout: float,
+                   suspicious=()):
     """The one status of a submission and the reason, from everything that happened to it."""
-    reasons = list(tampered)
+    reasons = list(tampered) + list(suspicious)
     failed = result["failures"]
     for cell, kind in failed:
         reasons.append(f"cell {_label(cell)} {'timed out after %g s' % timeout if kind == 'timeout' else 'crashed'}")
@@ -134,6 +140,8 @@ def overall_status(result: dict, tampered: list, late_by: float | None, attempts
         reasons.append(f"submitted {_duration(late_by)} after the deadline")
     if tampered:
         status = "tampered"
+    elif suspicious:
+        status = "suspicious"
     elif unfinished or not_run:
         status = "timeout" if any(kind == "timeout" for _, kind in failed) else "crashed"
     elif failed:
@@ -278,31 +286,79 @@ class Grader:
             return self._unreadable(submission, "invalid-notebook", problem)
         assembled = intake.assemble(self.assignment.source, self.assignment.release, cells)
         submission.notes += assembled.notes
+        cells = cells_to_run(assembled.notebook, self.all_cells)
+        trusted_cells = [c for c in cells_to_run(assembled.notebook) if not _grade_id(assembled.notebook.cells[c["index"]])]
         return {"submission": submission, "notebook": assembled.notebook, "tampered": assembled.tampered,
-                "cells": cells_to_run(assembled.notebook, self.all_cells)}
+                "cells": cells, "trusted_cells": trusted_cells}
 
     def _execute(self, jobs: dict):
-        """Yield (student, execution) as they finish, locally or on a Dask cluster."""
+        """Yield (student, {"kernel": execution, "trusted": replay execution}) as they finish.
+
+        The reference (the solution, recording its graded calls) runs first; then every submission runs
+        twice: once with its test cells (feedback, in-kernel scores), once without any test cell, its
+        functions called on the recorded inputs (the scores that count).
+        """
         if not jobs:
             return
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
-        box = self._confinement()
+        with self._runner() as run_all:
+            reference = dict(run_all({"reference": self._reference_payload()}))["reference"]
+            self.calls = reference.get("recorded") or []
+            self.reference_failed = [gid for gid, (earned, status) in apply_execution(
+                _copy(self.assignment.source), reference)["scores"].items()
+                if earned < self.assignment.points[gid]]
+            payloads = {}
+            for student, job in jobs.items():
+                payloads[student, "kernel"] = self._payload(job["cells"])
+                if self.calls:
+                    payloads[student, "trusted"] = self._payload(job["trusted_cells"], replay=self.calls)
+            pending = {}
+            for (student, kind), execution in run_all(payloads):
+                pending.setdefault(student, {})[kind] = execution
+                if len(pending[student]) == (2 if self.calls else 1):
+                    yield student, pending.pop(student)
+
+    def _payload(self, cells, record=None, replay=None) -> dict:
+        return {"modules": self.assignment.modules, "cells": cells, "timeout": self.timeout,
+                "threads": max(1, (os.cpu_count() or 1) // self.workers), "sandbox": self._confinement(),
+                "record": record, "replay": replay}
+
+    def _reference_payload(self) -> dict:
+        source = self.assignment.source
+        cells = cells_to_run(source)
+        answers = {c["index"]: sorted(intake.defined_names(c["source"])) for c in cells
+                   if source.cells[c["index"]].metadata.get("nbgrader", {}).get("solution")}
+        tests = {c["index"]: _grade_id(source.cells[c["index"]]) for c in cells if _grade_id(source.cells[c["index"]])}
+        return self._payload(cells, record={"answers": answers, "tests": tests})
+
+    @contextlib.contextmanager
+    def _runner(self):
+        """A function running payloads ({key: payload}) and yielding (key, execution) as they finish."""
         if self.scheduler:
             from distributed import Client, as_completed as dask_completed
 
             with Client(self.scheduler) as client:
-                futures = {client.submit(executor.execute_remote, {
-                    "modules": self.assignment.modules, "cells": job["cells"], "timeout": self.timeout,
-                    "threads": threads, "sandbox": box}, pure=False): student for student, job in jobs.items()}
-                for future in dask_completed(futures):
-                    yield futures[future], future.result()
+                def run_all(payloads):
+                    futures = {client.submit(executor.execute_remote, payload, pure=False): key
+                               for key, payload in payloads.items()}
+                    for future in dask_completed(futures):
+                        yield futures[future], future.result()
+                yield run_all
             return
-        with executor.Zygote(self.assignment.modules, work_root=None) as zygote, \
-                ThreadPoolExecutor(self.workers) as pool:
-            futures = {pool.submit(zygote.execute, job["cells"], self.timeout, 0, threads, 3, box): student
-                       for student, job in jobs.items()}
-            for future in as_completed(futures):
-                yield futures[future], future.result()
+        with executor.Zygote(self.assignment.modules) as zygote, ThreadPoolExecutor(self.workers) as pool:
+            def run_all(payloads):
+                futures = {pool.submit(zygote.execute, p["cells"], p["timeout"], 0, p["threads"], 3, p["sandbox"],
+                                       p["record"], p["replay"]): key for key, p in payloads.items()}
+                for future in as_completed(futures):
+                    yield futures[future], future.result()
+            yield run_all
+
+    def _trusted_verdicts(self, replay) -> dict:
+        """{grade_id: {ok, why}} for the test cells that have replayable calls."""
+        if not self.calls:
+            return {}
+        if replay is None or replay.get("replayed") is None:
+            return {call["cell"]: {"ok": False, "why": "the trusted re-run did not finish"} for call in self.calls}
+        return trusted.verdicts(self.calls, replay["replayed"])
 
     def _confinement(self) -> dict:
         """What student code may read: Python, the course package and its data; nothing else of the course."""
@@ -311,18 +367,29 @@ class Grader:
         readable = {sys.prefix, sys.base_prefix, layout.REPO / "src", data.DATA_DIR}
         return {"readable": sorted(str(Path(p).resolve()) for p in readable)}
 
-    def _finish(self, job: dict, execution: dict) -> dict:
-        submission, notebook = job["submission"], job["notebook"]
+    def _finish(self, job: dict, executions: dict) -> dict:
+        submission, notebook, execution = job["submission"], job["notebook"], executions["kernel"]
         scored = apply_execution(notebook, execution)
+        checked = self._trusted_verdicts(executions.get("trusted"))
+        suspicious = []
+        for gid, verdict in checked.items():
+            earned, status = scored["scores"][gid]
+            if not verdict["ok"]:
+                if earned > 0:
+                    suspicious.append(f"{gid} passed in the notebook but not in the trusted re-run ({verdict['why']})")
+                scored["scores"][gid] = (0.0, status)
         late_by = None
         if self.deadline and submission.timestamp:
             late_by = (submission.timestamp - self.deadline).total_seconds()
-        status, reason = overall_status(scored, job["tampered"], late_by, execution["attempts"], self.timeout)
+        status, reason = overall_status(scored, job["tampered"], late_by, execution["attempts"], self.timeout,
+                                        suspicious)
         points = {gid: earned for gid, (earned, _) in scored["scores"].items()}
         result = self._result(submission, status, reason, points)
         result["seconds"] = round(sum(r["seconds"] for r in execution["cells"].values()), 3)
         result["attempts"] = len(execution["attempts"])
         result["sandbox"] = execution["attempts"][-1].get("sandbox") if execution["attempts"] else None
+        result["verified"] = sorted(gid for gid, verdict in checked.items() if verdict["ok"])
+        result["unverified"] = sorted(set(self.assignment.points) - set(checked))
         write_gradebook(self.db_url, self.assignment, submission.student, points, submission.timestamp)
         student_dir = self.out / "autograded" / submission.student
         student_dir.mkdir(parents=True, exist_ok=True)
@@ -356,6 +423,8 @@ class Grader:
                               "resumed": sum(bool(r.get("resumed")) for r in rows),
                               "mean_total": round(sum(scored) / len(scored), 3) if scored else None,
                               "seconds": round(seconds, 2), "workers": self.workers,
+                              "trusted_calls": len(getattr(self, "calls", [])),
+                              "reference_failed": getattr(self, "reference_failed", []),
                               "executor": self.scheduler or "local"},
                   "ignored": ignored, "students": rows}
         write_grades_csv(self.out / "grades.csv", report)

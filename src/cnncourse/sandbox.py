@@ -5,7 +5,8 @@ When the grader runs as root (Linux): a private network namespace (no network, n
 private mount namespace whose root is a new tmpfs showing only the system folders, the Python installation,
 the course package and its data (all read-only), the job's own folder and fresh /tmp and /dev/shm: the
 course root, solutions/, the gradebook, other submissions and the grader's output are not there at all.
-Then the process becomes user ``nobody``. Without root only the limits apply, and ``confine`` says so.
+Then the process becomes an unprivileged user of its own (no account, no files, no other processes).
+Without root only the limits apply, and ``confine`` says so.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
-NOBODY = 65534
+FIRST_UID = 200_000  # each job gets its own unprivileged uid: jobs cannot signal or read each other
 
 DEFAULT_LIMITS = {
     "memory_bytes": 6 * 2**30,  # on top of what the pre-imported libraries already map
@@ -108,16 +109,17 @@ def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds:
     job_dir = Path(job_dir).resolve()
     applied, home = [], str(job_dir)
     if os.geteuid() == 0 and sys.platform.startswith("linux"):
+        uid = FIRST_UID + os.getpid() % 100_000
         try:
             libc = _libc()
-            os.chown(job_dir, NOBODY, NOBODY)
+            os.chown(job_dir, uid, uid)
             _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
             _minimal_root(libc, job_dir, readable)
             os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
+            os.setgid(uid)
+            os.setuid(uid)
             applied.append("no network; only the system, Python, the course package and data visible (read-only); "
-                           "user nobody")
+                           "an unprivileged user of its own")
             home = "/tmp"
         except OSError as error:
             applied.append(f"isolation unavailable ({error})")

@@ -1,0 +1,299 @@
+"""Scores student code cannot forge: record the reference's calls, replay them on the student's functions.
+
+In-kernel nbgrader tests run inside the student's process, so student code can neuter them (patch
+``torch.allclose``, strip ``assert`` lines with an input transformer, return objects whose ``__eq__`` is
+always true…). Here:
+  1. once per assignment, the instructor's solution runs with every graded function wrapped: each call a
+     test cell makes is recorded as plain data (``record``), with its result;
+  2. for each submission a fresh sandboxed process runs the student's cells *without any test cell*, then
+     calls the student's functions on the recorded inputs (``replay``) and sends back plain data;
+  3. the grader compares the two in its own process (``compare``). No test code runs where student code does.
+Plain data means JSON with arrays as raw bytes + dtype + shape: nothing is unpickled, and a student object
+that is not plain data (a module, an object with a custom ``__eq__``) is simply a mismatch.
+Calls whose arguments are not plain data (models, callables) cannot be replayed; a test cell without any
+replayable call keeps its in-kernel verdict, and the report says which cells are verified.
+"""
+from __future__ import annotations
+
+import base64
+import math
+import signal
+import sys
+
+import numpy as np
+
+MAX_ELEMENTS = 2_000_000  # larger arrays are not recorded: the call is then not replayable
+
+
+class NotPlain(TypeError):
+    """A value that is not plain data."""
+
+
+# ---------------------------------------------------------------- plain data
+def to_plain(value):
+    """Tensors, arrays, numbers, strings, dtypes, generators and containers of them → JSON-able data."""
+    torch = sys.modules.get("torch")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"int": str(value)}
+    if isinstance(value, float):
+        return {"float": repr(value)}
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        return {"np_scalar": to_plain(np.asarray(value))}
+    if isinstance(value, np.ndarray):
+        return _array(value, "ndarray")
+    if torch is not None:
+        if isinstance(value, torch.Tensor):
+            if value.is_complex() or value.layout != torch.strided:
+                raise NotPlain("complex or sparse tensor")
+            try:
+                array = value.detach().cpu().numpy()
+            except (TypeError, RuntimeError) as error:  # bfloat16 and friends
+                raise NotPlain(str(error)) from None
+            plain = _array(array, "tensor")
+            plain.update(torch_dtype=str(value.dtype).replace("torch.", ""), grad=bool(value.requires_grad),
+                         parameter=isinstance(value, torch.nn.Parameter))
+            return plain
+        if isinstance(value, torch.dtype):
+            return {"torch_dtype": str(value).replace("torch.", "")}
+        if isinstance(value, torch.Generator):
+            return {"generator": _array(value.get_state().numpy(), "ndarray")}
+    if isinstance(value, (list, tuple)):
+        return {"seq": type(value).__name__, "items": [to_plain(v) for v in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: to_plain(v) for k, v in value.items()}}
+    raise NotPlain(type(value).__name__)
+
+
+def _array(array: np.ndarray, kind: str) -> dict:
+    if array.dtype == object or array.size > MAX_ELEMENTS:
+        raise NotPlain("object or too large array")
+    array = np.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes 0-d arrays 1-d
+    return {kind: base64.b64encode(array.tobytes()).decode(), "dtype": array.dtype.str, "shape": list(array.shape)}
+
+
+def from_plain(data):
+    """The inverse of ``to_plain`` (arrays rebuilt from bytes; never unpickles)."""
+    if data is None or isinstance(data, (bool, str)):
+        return data
+    if "int" in data:
+        return int(data["int"])
+    if "float" in data:
+        return float(data["float"])
+    if "np_scalar" in data:
+        return from_plain(data["np_scalar"])[()]
+    if "seq" in data:
+        items = [from_plain(v) for v in data["items"]]
+        return tuple(items) if data["seq"] == "tuple" else items
+    if "dict" in data:
+        return {k: from_plain(v) for k, v in data["dict"].items()}
+    if "torch_dtype" in data and "tensor" not in data:
+        return getattr(sys.modules["torch"], data["torch_dtype"])
+    if "generator" in data:
+        torch = sys.modules["torch"]
+        generator = torch.Generator()
+        generator.set_state(torch.from_numpy(from_plain(data["generator"]).copy()))
+        return generator
+    key = "ndarray" if "ndarray" in data else "tensor"
+    array = np.frombuffer(base64.b64decode(data[key]), dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+    if key == "ndarray":
+        return array
+    torch = sys.modules["torch"]
+    tensor = torch.from_numpy(array).to(getattr(torch, data["torch_dtype"]))
+    if data.get("parameter"):
+        return torch.nn.Parameter(tensor, requires_grad=data["grad"])
+    return tensor.requires_grad_(data["grad"]) if tensor.is_floating_point() else tensor
+
+
+# ---------------------------------------------------------------- recording (reference run)
+class Recorder:
+    """Wraps graded functions; records top-level calls made while a test cell runs."""
+
+    def __init__(self):
+        self.cell, self.depth, self.calls = None, 0, []
+
+    def wrap(self, namespace: dict, names) -> None:
+        for name in names:
+            fn = namespace.get(name)
+            if callable(fn) and not isinstance(fn, type):
+                namespace[name] = self._wrapper(name, fn)
+
+    def _wrapper(self, name, fn):
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if self.cell is None or self.depth:
+                return fn(*args, **kwargs)
+            try:
+                before = to_plain([list(args), kwargs])
+            except NotPlain:
+                before = None
+            rng = rng_state()
+            self.depth += 1
+            try:
+                result = fn(*args, **kwargs)
+            except Exception as error:
+                self._add(name, before, rng, {"raises": type(error).__name__}, None)
+                raise
+            finally:
+                self.depth -= 1
+            after = _after(args, kwargs)
+            self._add(name, before, rng, _outcome(result), after if after != before else None)
+            return result
+
+        return wrapper
+
+    def _add(self, name, before, rng, outcome, after) -> None:
+        if before is not None and outcome is not None:
+            self.calls.append({"cell": self.cell, "name": name, "args": before, "rng": rng, "expected": outcome,
+                               "after": after})
+
+
+def rng_state():
+    """Global random states (Python, NumPy, torch): a replayed call starts from the same ones."""
+    import random
+
+    state = {"python": to_plain(random.getstate()), "numpy": to_plain(np.random.get_state())}
+    if "torch" in sys.modules:
+        state["torch"] = to_plain(sys.modules["torch"].get_rng_state())
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    import random
+
+    def tuples(value):
+        return tuple(tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+    random.setstate(tuples(from_plain(state["python"])))
+    np.random.set_state(tuples(from_plain(state["numpy"])))
+    if "torch" in state and "torch" in sys.modules:
+        sys.modules["torch"].set_rng_state(from_plain(state["torch"]))
+
+
+def _outcome(result):
+    try:
+        return {"returns": to_plain(result)}
+    except NotPlain:
+        return None
+
+
+def _after(args, kwargs):
+    """Arguments after the call: in-place functions (``adam_step``, ``kaiming_init_``) are checked too."""
+    try:
+        return to_plain([list(args), kwargs])
+    except NotPlain:
+        return None
+
+
+# ---------------------------------------------------------------- replay (student run)
+class CallTimeout(Exception):
+    pass
+
+
+def replay(namespace: dict, calls: list, timeout: float) -> list:
+    """Call the student's functions on the recorded inputs; plain outcomes (or why not) per call."""
+    def on_alarm(signum, frame):
+        raise CallTimeout(f"call ran longer than {timeout:g} s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    outcomes = []
+    for call in calls:
+        fn = namespace.get(call["name"])
+        if not callable(fn):
+            outcomes.append({"missing": call["name"]})
+            continue
+        args, kwargs = from_plain(call["args"])
+        set_rng_state(call["rng"])
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            result = fn(*args, **kwargs)
+            outcome = _outcome(result) or {"not_plain": type(result).__name__}
+            outcome["after"] = _after(args, kwargs)
+        except BaseException as error:  # noqa: BLE001 — whatever the student raised is the outcome
+            outcome = {"raises": type(error).__name__}
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        outcomes.append(outcome)
+    return outcomes
+
+
+# ---------------------------------------------------------------- comparison (grader)
+def _number(data):
+    if isinstance(data, dict):
+        if "int" in data:
+            return int(data["int"])
+        if "float" in data:
+            return float(data["float"])
+        if "np_scalar" in data or "ndarray" in data or "tensor" in data:
+            array = _decode(data.get("np_scalar", data))
+            return array.item() if array.size == 1 and array.ndim == 0 else None
+    return None
+
+
+def _decode(data) -> np.ndarray:
+    key = "ndarray" if "ndarray" in data else "tensor"
+    return np.frombuffer(base64.b64decode(data[key]), dtype=np.dtype(data["dtype"])).reshape(data["shape"])
+
+
+def _close(a, b, rtol, atol) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or (a.dtype.kind in "fc") != (b.dtype.kind in "fc") or (a.dtype.kind == "b") != (b.dtype.kind == "b"):
+        return False
+    if a.dtype.kind in "fc":
+        scale = max(1.0, float(np.nanmax(np.abs(a)))) if a.size else 1.0
+        return bool(np.allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=atol * scale,
+                                equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def same(expected, got, rtol: float = 1e-3, atol: float = 1e-4) -> bool:
+    """Plain data equal as a lenient hidden test would see it: numbers by value (6 == 6.0), tuples like
+    lists, tensors like arrays, floats up to a tolerance; shapes and kinds (float/int/bool) must match."""
+    if expected is None or isinstance(expected, (bool, str)):
+        return type(expected) is type(got) and expected == got
+    if not isinstance(got, dict):
+        return False
+    a, b = _number(expected), _number(got)
+    if a is not None or b is not None:
+        if a is None or b is None or isinstance(a, bool) != isinstance(b, bool):
+            return False
+        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+    if "seq" in expected:
+        return ("seq" in got and len(expected["items"]) == len(got["items"])
+                and all(same(e, g, rtol, atol) for e, g in zip(expected["items"], got["items"])))
+    if "dict" in expected:
+        return "dict" in got and expected["dict"].keys() == got["dict"].keys() and all(
+            same(v, got["dict"][k], rtol, atol) for k, v in expected["dict"].items())
+    if "torch_dtype" in expected and "tensor" not in expected:
+        return expected == got
+    if "generator" in expected:
+        return "generator" in got and _close(_decode(expected["generator"]), _decode(got["generator"]), 0, 0)
+    if ("ndarray" in expected or "tensor" in expected) and ("ndarray" in got or "tensor" in got):
+        return _close(_decode(expected), _decode(got), rtol, atol)
+    return False
+
+
+def verdicts(calls: list, outcomes: list) -> dict:
+    """Per test cell: True when every recorded call matched, with the first mismatch otherwise."""
+    result = {}
+    for call, outcome in zip(calls, outcomes):
+        cell = result.setdefault(call["cell"], {"ok": True, "calls": 0, "why": ""})
+        cell["calls"] += 1
+        if not cell["ok"]:
+            continue
+        if "missing" in outcome:
+            cell.update(ok=False, why=f"{call['name']} is not defined")
+        elif "raises" in call["expected"] or "raises" in outcome:
+            if call["expected"].get("raises") != outcome.get("raises"):
+                cell.update(ok=False, why=f"{call['name']} raised {outcome.get('raises')}, expected "
+                                          f"{call['expected'].get('raises', 'a result')}")
+        elif "returns" not in outcome:
+            cell.update(ok=False, why=f"{call['name']} returned a {outcome.get('not_plain')}, not plain data")
+        elif not same(call["expected"]["returns"], outcome["returns"]):
+            cell.update(ok=False, why=f"{call['name']} returned a different result on a hidden input")
+        elif call["after"] is not None and not same(call["after"], outcome.get("after")):
+            cell.update(ok=False, why=f"{call['name']} left its arguments in a different state")
+    return result
