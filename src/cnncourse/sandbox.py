@@ -125,7 +125,9 @@ def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds:
             applied.append(f"isolation unavailable ({error})")
     else:
         applied.append("not root: no network or file isolation")
-    os.environ.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=f"{home}/.matplotlib")
+    # the job's user has no passwd entry: getpass.getuser() (torch's compile caches) reads these first
+    os.environ.update(HOME=home, TMPDIR=home, MPLCONFIGDIR=f"{home}/.matplotlib", USER="student",
+                      LOGNAME="student", TORCHINDUCTOR_CACHE_DIR=f"{home}/.torchinductor")
     set_limits(limits or {}, cpu_seconds)
     applied.append("resource limits")
     return "; ".join(applied)

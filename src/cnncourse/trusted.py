@@ -12,6 +12,9 @@ Plain data means JSON with arrays as raw bytes + dtype + shape: nothing is unpic
 that is not plain data (a module, an object with a custom ``__eq__``) is simply a mismatch.
 Calls whose arguments are not plain data (models, callables) cannot be replayed; a test cell without any
 replayable call keeps its in-kernel verdict, and the report says which cells are verified.
+Recording wraps the functions, so a test that inspects the function object itself (traces its lines, reads
+its ``__code__``) fails in the recording run; the calls it made before that are still recorded, and the
+run's summary lists such cells under ``reference_failed``.
 """
 from __future__ import annotations
 
