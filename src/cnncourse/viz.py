@@ -55,3 +55,30 @@ def plot_history(history, title: str = "Training curves"):
         ax.legend()
     fig.tight_layout()
     return fig
+
+
+def show_spectrogram(spec, sample_rate: int, hop_length: int, title: str, ax=None, f_max: float | None = None,
+                     ylabel: str | None = None, cmap: str = "magma", colorbar_label: str | None = None,
+                     colorbar: bool = True, **imshow_kw):
+    """Draw a (frequency, frames) spectrogram as an image, time in seconds on x, low frequencies at the bottom.
+
+    With ``f_max`` (Hz) the y axis spans 0…f_max Hz (a linear-frequency STFT); without it the y axis is the
+    row index (a mel band, a channel). ``colorbar=False`` leaves the colorbar out (small multiples); extra
+    keywords go to ``imshow`` (vmin, vmax, …). Returns the axes.
+    """
+    array = spec.detach().cpu().numpy() if isinstance(spec, torch.Tensor) else np.asarray(spec)
+    if array.ndim != 2:
+        raise ValueError(f"spec must be 2-D (frequency, frames), got shape {array.shape}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    seconds = array.shape[1] * hop_length / sample_rate
+    top = f_max if f_max is not None else array.shape[0]
+    shown = ax.imshow(array, origin="lower", aspect="auto", cmap=cmap, extent=(0, seconds, 0, top), **imshow_kw)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel or ("frequency (Hz)" if f_max is not None else "band"))
+    ax.set_title(title)
+    if colorbar:
+        bar = ax.figure.colorbar(shown, ax=ax, fraction=0.046)
+        if colorbar_label:
+            bar.set_label(colorbar_label)
+    return ax
