@@ -246,12 +246,16 @@ def child_main(job_dir: Path) -> None:
         with open(job_dir / "cells.jsonl", "a", encoding="utf-8") as results:
             box = job.get("sandbox") or {}
             cpu = float(job["timeout"]) * (len(job["cells"]) + 1) + 30
-            state = sandbox.confine(job_dir, box.get("readable", ()), box.get("limits"), cpu)
+            state = sandbox.confine(job_dir, box.get("readable", ()), box.get("limits"), cpu,
+                                    box.get("isolate", True))
             results.write(json.dumps({"sandbox": state}) + "\n")
             results.flush()
             run_cells(job, results)
     except BaseException:  # noqa: BLE001
+        import traceback
+
         code = 70
+        os.write(2, traceback.format_exc().encode(errors="replace"))  # into stdio.log, kept on failure
     os._exit(code)
 
 
@@ -404,6 +408,9 @@ class Zygote:
                 killed = True
         _kill_group(pid)  # processes or threads the student left behind
         records = _read_records(results)
+        if code == 70:  # the executor itself failed: keep its log for the instructor
+            log = job_dir / "stdio.log"
+            records["log"] = log.read_text(errors="replace")[-4000:] if log.exists() else ""
         shutil.rmtree(job_dir, ignore_errors=True)
         return {"exit": code, "killed": killed, **records}  # done, running, sandbox, recorded, replayed
 

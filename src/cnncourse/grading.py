@@ -361,11 +361,8 @@ class Grader:
         return trusted.verdicts(self.calls, replay["replayed"])
 
     def _confinement(self) -> dict:
-        """What student code may read: Python, the course package and its data; nothing else of the course."""
-        import sys
-
-        readable = {sys.prefix, sys.base_prefix, layout.REPO / "src", data.DATA_DIR}
-        return {"readable": sorted(str(Path(p).resolve()) for p in readable)}
+        """What student code may read besides Python and the course package: the data, nothing else."""
+        return {"readable": [str(Path(data.DATA_DIR).resolve())]}
 
     def _finish(self, job: dict, executions: dict) -> dict:
         submission, notebook, execution = job["submission"], job["notebook"], executions["kernel"]
