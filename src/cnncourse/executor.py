@@ -434,7 +434,7 @@ class Zygote:
             outcome = self._attempt(job)
             done.update(outcome["done"])
             attempts.append({"exit": outcome["exit"], "killed": outcome["killed"], "cell": outcome["running"],
-                             "sandbox": outcome["sandbox"]})
+                             "sandbox": outcome["sandbox"], "log": outcome.get("log")})
             if outcome["running"] is None:
                 break
             failed[outcome["running"]] = "timeout" if outcome["killed"] else "crashed"

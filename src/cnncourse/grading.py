@@ -381,6 +381,9 @@ class Grader:
         status, reason = overall_status(scored, job["tampered"], late_by, execution["attempts"], self.timeout,
                                         suspicious)
         points = {gid: earned for gid, (earned, _) in scored["scores"].items()}
+        for attempt in execution["attempts"]:
+            if attempt.get("log"):  # the grader's own failure, not the student's: say so
+                submission.notes.append("executor error: " + attempt["log"].strip().splitlines()[-1])
         result = self._result(submission, status, reason, points)
         result["seconds"] = round(sum(r["seconds"] for r in execution["cells"].values()), 3)
         result["attempts"] = len(execution["attempts"])
