@@ -91,11 +91,11 @@ def _minimal_root(libc, job_dir: Path, readable) -> None:
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     new_root = f"/tmp/.cnncourse-root-{os.getpid()}"
     _tmpfs(libc, new_root, "16m", "755")
+    _tmpfs(libc, new_root + "/tmp", "256m")  # before the binds: the course itself may live below /tmp
     for path in [*SYSTEM_PATHS, *sorted({str(Path(p).resolve()) for p in readable})]:
         _bind(libc, path, new_root)
-    for scratch in ("/tmp", "/dev/shm"):
-        _tmpfs(libc, new_root + scratch, "256m")
-    _bind(libc, str(job_dir), new_root, writable=True)  # after /tmp: the job folder may live below it
+    _tmpfs(libc, new_root + "/dev/shm", "256m")  # after /dev: over the host's shared memory
+    _bind(libc, str(job_dir), new_root, writable=True)
     os.chroot(new_root)
     os.chdir(str(job_dir))
 
