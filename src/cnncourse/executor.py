@@ -407,6 +407,10 @@ class Zygote:
                 _kill_group(pid)
                 killed = True
         _kill_group(pid)  # processes or threads the student left behind
+        try:
+            os.rmdir(sandbox.root_dir(pid))
+        except OSError:
+            pass
         records = _read_records(results)
         if code == 70:  # the executor itself failed: keep its log for the instructor
             log = job_dir / "stdio.log"

@@ -86,10 +86,15 @@ def _tmpfs(libc, target: str, size: str, mode: str = "1777") -> None:
            f"tmpfs {target}")
 
 
+def root_dir(pid: int) -> str:
+    """The (empty, on the host) mount point of a job's root; the parent removes it after the job."""
+    return f"/tmp/.cnncourse-root-{pid}"
+
+
 def _minimal_root(libc, job_dir: Path, readable) -> None:
     """chroot into a tmpfs that shows only the system, ``readable`` (read-only) and the job folder."""
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
-    new_root = f"/tmp/.cnncourse-root-{os.getpid()}"
+    new_root = root_dir(os.getpid())
     _tmpfs(libc, new_root, "16m", "755")
     _tmpfs(libc, new_root + "/tmp", "256m")  # before the binds: the course itself may live below /tmp
     for path in [*SYSTEM_PATHS, *sorted({str(Path(p).resolve()) for p in readable})]:
