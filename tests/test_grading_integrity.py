@@ -142,7 +142,10 @@ def attacked(tmp_path_factory):
 def test_attack_earns_nothing_it_did_not_earn(attacked, student):
     row = attacked["rows"][student]
     points, statuses = _expected(student)
-    assert row["total"] == points, (row["cells"], row["status"], row["reason"])
+    if student == "fork_bomb":  # hundreds of forked copies of torch may also cost the bomber its own points
+        assert row["total"] <= points, (row["cells"], row["status"], row["reason"])
+    else:
+        assert row["total"] == points, (row["cells"], row["status"], row["reason"])
     assert row["status"] in statuses, (row["status"], row["reason"])
 
 

@@ -23,7 +23,7 @@ FIRST_UID = 200_000  # each job gets its own unprivileged uid: jobs cannot signa
 
 DEFAULT_LIMITS = {
     "memory_bytes": 6 * 2**30,  # on top of what the pre-imported libraries already map
-    "processes": 256,
+    "processes": 64,  # threads count too; a grading job needs a handful
     "file_bytes": 256 * 2**20,
     "open_files": 512,
 }
