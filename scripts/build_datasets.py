@@ -93,7 +93,13 @@ def build(source: Path, out: Path) -> list[str]:
 
 
 def write_manifest(out: Path, rels: list[str]) -> dict[str, str]:
+    """Digests of the built files, plus the entries other scripts own (scripts/pretrain_source.py's checkpoint)."""
     digests = {rel: sha256_file(out / rel) for rel in rels}
+    if (out / MANIFEST).is_file():
+        for line in (out / MANIFEST).read_text().splitlines():
+            digest, _, rel = line.partition("  ")
+            if rel and rel not in digests and (out / rel).is_file():
+                digests[rel] = digest
     (out / MANIFEST).write_text("".join(f"{d}  {rel}\n" for rel, d in digests.items()))
     return digests
 

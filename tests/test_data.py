@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnncourse import data
+from cnncourse import data, pretrained
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO.parent / "shared" / "datasets"  # read-only originals; absent outside the course workspace
@@ -219,7 +219,8 @@ def copy_of_datasets(tmp_path: Path) -> Path:
 
 def test_manifest_matches_files_readme_and_budget():
     manifest = data.read_manifest()
-    assert set(manifest) == {*data.FASHION_FILES["train"], *data.FASHION_FILES["test"], data.FSDD_FILE}
+    built = {*data.FASHION_FILES["train"], *data.FASHION_FILES["test"], data.FSDD_FILE}  # scripts/build_datasets.py
+    assert set(manifest) == built | {pretrained.SOURCE_FILE}  # + scripts/pretrain_source.py's checkpoint
     for rel, digest in manifest.items():
         assert hashlib.sha256((data.DATA_DIR / rel).read_bytes()).hexdigest() == digest
     readme = (data.DATA_DIR / "README.md").read_text()

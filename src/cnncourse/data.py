@@ -76,8 +76,9 @@ def sha256_file(path: Path) -> str:
 
 
 def _restore_hint(rel: str) -> str:
-    return (f"Restore it with `git checkout -- datasets/{rel}` in the course repository, or rebuild "
-            "datasets/ with `python scripts/build_datasets.py` (see datasets/README.md).")
+    script = "scripts/pretrain_source.py" if rel.startswith("pretrained/") else "scripts/build_datasets.py"
+    return (f"Restore it with `git checkout -- datasets/{rel}` in the course repository, or rebuild it with "
+            f"`python {script}` (see datasets/README.md).")
 
 
 def read_manifest() -> dict[str, str]:
