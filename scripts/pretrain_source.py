@@ -83,11 +83,9 @@ def train() -> tuple[SmallResNet, float, float]:
 
 def write_manifest_entry(rel: str) -> dict[str, str]:
     """Set (or add) rel's line in MANIFEST.sha256, keep the others, rewrite the README table."""
-    from build_datasets import update_readme
+    from build_datasets import update_readme, write_manifest
 
-    manifest = data.read_manifest()
-    manifest[rel] = data.sha256_file(data.DATA_DIR / rel)
-    (data.DATA_DIR / data.MANIFEST).write_text("".join(f"{d}  {r}\n" for r, d in manifest.items()))
+    manifest = write_manifest(data.DATA_DIR, [rel])  # keeps the entries build_datasets.py owns
     update_readme(data.DATA_DIR, manifest)
     return manifest
 
