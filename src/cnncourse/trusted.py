@@ -98,9 +98,8 @@ def from_plain(data):
         generator = torch.Generator()
         generator.set_state(torch.from_numpy(from_plain(data["generator"]).copy()))
         return generator
-    key = "ndarray" if "ndarray" in data else "tensor"
-    array = np.frombuffer(base64.b64decode(data[key]), dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
-    if key == "ndarray":
+    array = _decode(data).copy()  # writable, owned by the caller
+    if "ndarray" in data:
         return array
     torch = sys.modules["torch"]
     tensor = torch.from_numpy(array).to(getattr(torch, data["torch_dtype"]))
