@@ -88,7 +88,7 @@ def score_cell(cell, status: str) -> float:
 
     if status in ("timeout", "crashed", "not-run"):
         return 0.0
-    quiet = nbformat.from_dict(json.loads(json.dumps(cell)))
+    quiet = intake.copy_node(cell)
     quiet.outputs = [nbformat.from_dict(o) for o in cell.outputs
                      if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     quiet.metadata.nbgrader.pop("checksum", None)
@@ -110,10 +110,6 @@ def apply_execution(notebook, execution: dict) -> dict:
             status = _record(execution, k).get("status", "not-run")
             scores[gid] = (score_cell(cell, status), status)
     return {"scores": scores, "failures": failures}
-
-
-def _copy(notebook):
-    return nbformat.from_dict(json.loads(json.dumps(notebook)))
 
 
 def _record(execution: dict, index: int) -> dict:
@@ -185,7 +181,7 @@ def feedback_html(notebook, assignment: str, student: str, db_url: str, banner: 
 
     import nbgrader
 
-    nb = nbformat.from_dict(json.loads(json.dumps(notebook)))
+    nb = intake.copy_node(notebook)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(banner))
     from jupyter_core.paths import jupyter_config_dir
 
@@ -304,7 +300,7 @@ class Grader:
             reference = dict(run_all({"reference": self._reference_payload()}))["reference"]
             self.calls = reference.get("recorded") or []
             self.reference_failed = [gid for gid, (earned, status) in apply_execution(
-                _copy(self.assignment.source), reference)["scores"].items()
+                intake.copy_node(self.assignment.source), reference)["scores"].items()
                 if earned < self.assignment.points[gid]]
             payloads = {}
             for student, job in jobs.items():

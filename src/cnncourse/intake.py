@@ -248,6 +248,11 @@ def _normalized(source: str) -> str:
     return "\n".join(line.rstrip() for line in HIDDEN.sub("", source).splitlines() if line.strip())
 
 
+def copy_node(node):
+    """A deep copy of a notebook or cell as a NotebookNode (outputs and metadata included)."""
+    return nbformat.from_dict(json.loads(json.dumps(node)))
+
+
 @dataclass
 class Assembled:
     notebook: nbformat.NotebookNode
@@ -277,7 +282,7 @@ def assemble(source_nb, release_nb, student_cells: list[dict]) -> Assembled:
         return [p for p in hits if p not in claimed]
 
     for j, master in enumerate(source_nb.cells):
-        role, cell = _role(master), nbformat.from_dict(json.loads(json.dumps(master)))
+        role, cell = _role(master), copy_node(master)
         if cell.cell_type == "code":
             cell.update(outputs=[], execution_count=None)
         gid = master.metadata.get("nbgrader", {}).get("grade_id", master.get("id"))
@@ -335,6 +340,6 @@ def assemble(source_nb, release_nb, student_cells: list[dict]) -> Assembled:
     if order != sorted(order):
         notes.append("cells were reordered: graded in the assignment's order")
     out.sort(key=lambda item: (item[0], item[1]))
-    notebook = nbformat.v4.new_notebook(metadata=json.loads(json.dumps(source_nb.metadata)))
+    notebook = nbformat.v4.new_notebook(metadata=copy_node(source_nb.metadata))
     notebook.cells = [cell for _, _, cell in out]
     return Assembled(notebook, notes, tampered)
