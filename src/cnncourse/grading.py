@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -445,12 +446,10 @@ def write_grades_csv(path: Path, report: dict) -> Path:
     for r in report["students"]:
         rows.append([r["student"], r["notebook"], *(f"{r['cells'].get(c, 0.0):g}" for c in cells),
                      f"{r['total']:g}", f"{r['max']:g}", r["status"], r["reason"]])
+    text = io.StringIO(newline="")
+    csv.writer(text).writerows(rows)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    os.replace(tmp, path)
+    _atomic_write(path, text.getvalue())
     return path
 
 
