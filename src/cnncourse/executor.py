@@ -217,8 +217,8 @@ def run_cells(job: dict, results) -> None:
     if recorder:
         results.write(json.dumps({"recorded": recorder.calls}) + "\n")
     if job.get("replay"):
-        for k, call in enumerate(job["replay"]["calls"]):  # a line per call: the watchdog sees progress
-            outcome = trusted.replay(shell.user_ns, [call], limit)[0]
+        outcomes = trusted.replay(shell.user_ns, job["replay"]["calls"], limit)
+        for k, outcome in enumerate(outcomes):  # a line per call: the watchdog sees progress
             results.write(json.dumps({"replayed": k, "outcome": outcome}) + "\n")
             results.flush()
     results.write(json.dumps({"finished": True}) + "\n")

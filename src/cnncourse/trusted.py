@@ -195,17 +195,16 @@ class CallTimeout(Exception):
     pass
 
 
-def replay(namespace: dict, calls: list, timeout: float) -> list:
-    """Call the student's functions on the recorded inputs; plain outcomes (or why not) per call."""
+def replay(namespace: dict, calls: list, timeout: float):
+    """Call the student's functions on the recorded inputs; yield a plain outcome (or why not) per call."""
     def on_alarm(signum, frame):
         raise CallTimeout(f"call ran longer than {timeout:g} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
-    outcomes = []
     for call in calls:
         fn = namespace.get(call["name"])
         if not callable(fn):
-            outcomes.append({"missing": call["name"]})
+            yield {"missing": call["name"]}
             continue
         args, kwargs = from_plain(call["args"])
         set_rng_state(call["rng"])
@@ -218,8 +217,7 @@ def replay(namespace: dict, calls: list, timeout: float) -> list:
             outcome = {"raises": type(error).__name__}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        outcomes.append(outcome)
-    return outcomes
+        yield outcome
 
 
 # ---------------------------------------------------------------- comparison (grader)
