@@ -379,14 +379,12 @@ class Zygote:
 
     def _attempt(self, job: dict) -> dict:
         """One child: run until it exits or a cell outlives its limit; returns what it recorded."""
-        for tries in range(3):
+        for _ in range(2):
             try:
                 return self._watch(job, *self._spawn(job))
             except ZygoteError:
-                if tries == 2:
-                    raise
                 self._revive(self.proc)
-        raise ZygoteError("unreachable")
+        return self._watch(job, *self._spawn(job))  # a third failure propagates
 
     def _watch(self, job: dict, pid: int, job_dir: Path, proc) -> dict:
         results, limit, killed = job_dir / "cells.jsonl", float(job["timeout"]) + GRACE_S, False
