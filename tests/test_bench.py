@@ -7,16 +7,18 @@ import torch
 from cnncourse.bench import median_seconds, torch_threads
 
 
-def test_median_seconds_counts_calls_and_measures_sleep():
-    calls = []
+def test_median_seconds_counts_calls_and_takes_the_median(monkeypatch):
+    """A fake clock: call k takes k seconds, so the result does not depend on how busy the machine is."""
+    calls, now = [], [0.0]
 
     def work():
         calls.append(1)
-        time.sleep(0.01)
+        now[0] += len(calls)
 
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
     seconds = median_seconds(work, repeats=3, warmup=2)
     assert len(calls) == 5
-    assert 0.009 <= seconds < 0.5
+    assert seconds == 4.0, "timed calls took 3, 4 and 5 fake seconds; warm-up calls are not timed"
     with pytest.raises(ValueError):
         median_seconds(work, repeats=0)
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
@@ -31,7 +32,12 @@ TEST_DOUBLE = ("import warnings\nwarnings.warn('a torch-style warning on stderr'
                "### END HIDDEN TESTS")
 TEST_SQUARE = (f"assert square(3) == 9\n### BEGIN HIDDEN TESTS\n{SECRET} = -4\nassert square({SECRET}) == 16\n"
                "### END HIDDEN TESTS")
-TIMEOUT = 1.5
+# Generous for honest cells on a loaded machine; hanging students cost about this per hung cell.
+TIMEOUT = 5
+# Every planted submission time is explicit and the deadline is relative to it: nothing depends on today.
+SUBMITTED = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
+DEADLINE = SUBMITTED + timedelta(days=1)
+LATE = DEADLINE + timedelta(hours=10)
 
 
 def _source_cells():
@@ -318,18 +324,20 @@ ROOT = Path("/nonexistent")
 
 def _build_class(folder: Path) -> None:
     for student, plan in PLANTED.items():
+        when = LATE if student == "late" else SUBMITTED
         if plan["layout"] == "flat":
             target = folder / f"{student}_{NAME}.ipynb"
         else:
             target = folder / student / f"{NAME}.ipynb"
-            stamp = "2026-12-02 10:00:00 UTC" if student == "late" else "2026-11-30 10:00:00 UTC"
             target.parent.mkdir(parents=True)
-            (target.parent / "timestamp.txt").write_text(stamp)
+            (target.parent / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S UTC"))
         build = plan["build"]
         if build.__code__.co_varnames[0] == "nb":
             nbformat.write(build(_release()), target)
         else:
             build(target)
+        if target.exists():  # a flat file has no timestamp.txt: its own time is the submission time
+            os.utime(target, (when.timestamp(), when.timestamp()))
     (folder / "renamed_notebook" / f"{NAME}.ipynb").rename(folder / "renamed_notebook" / "my work.ipynb")
     (folder / "extra_files" / "notes.txt").write_text("scratch")
     (folder / "extra_files" / ".ipynb_checkpoints").mkdir()
@@ -339,7 +347,7 @@ def _build_class(folder: Path) -> None:
 
 def _grade(course, submissions, out, *extra):
     args = ["grade", NAME, str(submissions), "--out", str(out), "--course", str(course), "--timeout", str(TIMEOUT),
-            "--workers", "2", "--deadline", "2026-12-01T23:59:00+00:00", "--quiet", *extra]
+            "--workers", "2", "--deadline", DEADLINE.isoformat(), "--quiet", *extra]
     assert cli.main(args) == 0
     return json.loads((out / "report.json").read_text())
 
@@ -370,6 +378,13 @@ def test_nothing_was_written_outside_the_working_copy(graded):
     assert {r["sandbox"] for r in graded["rows"].values() if r.get("sandbox")} == {
         "no network; only the system, Python, the course package and data visible (read-only); an unprivileged "
         "user of its own; resource limits"}
+
+
+def test_submission_times_are_the_planted_ones_not_the_clock(graded):
+    stamps = {r["student"]: r["timestamp"] for r in graded["rows"].values() if r.get("timestamp")}
+    assert stamps and set(stamps) >= {"flatfile", "late", "correct"}
+    for student, stamp in stamps.items():
+        assert datetime.fromisoformat(stamp) == (LATE if student == "late" else SUBMITTED), (student, stamp)
 
 
 def test_every_student_has_a_row_and_the_batch_completed(graded):

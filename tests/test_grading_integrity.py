@@ -131,7 +131,7 @@ def attacked(tmp_path_factory):
         (root / "class" / student).mkdir(parents=True)
         nbformat.write(_submission(release, student), root / "class" / student / f"{NAME}.ipynb")
     args = ["grade", NAME, str(root / "class"), "--out", str(root / "out"), "--course", str(course),
-            "--timeout", "3", "--workers", "2", "--quiet"]
+            "--timeout", "6", "--workers", "2", "--quiet"]
     assert cli.main(args) == 0, "the batch must complete"
     report = json.loads((root / "out" / "report.json").read_text())
     return {"root": root, "course": course, "report": report,
