@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Pre-train the source network of notebook 08 (transfer learning), reproducibly.
+"""Pre-train the source network of notebook 09 (transfer learning), reproducibly.
 
     python scripts/pretrain_source.py            # train, write datasets/pretrained/fashion04_source.pt,
                                                  # its line in MANIFEST.sha256 and the README table

@@ -1,4 +1,4 @@
-"""The course's pre-trained source network (notebook 08): architecture, checkpoint integrity, quality."""
+"""The course's pre-trained source network (notebook 09): architecture, checkpoint integrity, quality."""
 
 import shutil
 

@@ -1,4 +1,4 @@
-"""The spectrogram plot helper of notebook 10."""
+"""The spectrogram plot helper of notebook 12."""
 import matplotlib
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The course's own pre-trained network, the source model of transfer learning (notebook 08).
+"""The course's own pre-trained network, the source model of transfer learning (notebook 09).
 
 `SmallResNet` is a ResNet-style CNN for 1 x 28 x 28 images. It uses the names of torchvision's ResNets
 (`conv1`, `bn1`, `relu`, `maxpool`, `layer1` ... `layer4`, `avgpool`, `fc`, and `conv1`, `bn1`, `conv2`,
@@ -6,7 +6,7 @@
 torchvision's `resnet18`. `scripts/pretrain_source.py` trains it on the Fashion-MNIST classes 0-4
 (`SOURCE_CLASSES`) and writes `datasets/pretrained/fashion04_source.pt`, which is listed with its
 sha256 in `datasets/MANIFEST.sha256`; `source_model()` checks that digest and loads it. The classes 5-9
-(`TARGET_CLASSES`) are never seen in pre-training: notebook 08 transfers the network to them.
+(`TARGET_CLASSES`) are never seen in pre-training: notebook 09 transfers the network to them.
 """
 from __future__ import annotations
 
