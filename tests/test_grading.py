@@ -308,6 +308,11 @@ def late(nb):
     return _fill(nb)
 
 
+@planted("late", 5, "after the deadline")
+def stamp_dodger(nb):  # writes its own timestamp.txt, before the deadline: not a trusted source
+    return _fill(nb)
+
+
 @planted("missing-notebook", 0, "no .ipynb")
 def missing(path):
     path.with_name("answers.py").write_text("def double(x): return 2 * x\n")
@@ -324,19 +329,20 @@ ROOT = Path("/nonexistent")
 
 def _build_class(folder: Path) -> None:
     for student, plan in PLANTED.items():
-        when = LATE if student == "late" else SUBMITTED
+        when = LATE if student in ("late", "stamp_dodger") else SUBMITTED
+        claimed = SUBMITTED if student == "stamp_dodger" else when
         if plan["layout"] == "flat":
             target = folder / f"{student}_{NAME}.ipynb"
         else:
             target = folder / student / f"{NAME}.ipynb"
             target.parent.mkdir(parents=True)
-            (target.parent / "timestamp.txt").write_text(when.strftime("%Y-%m-%d %H:%M:%S UTC"))
+            (target.parent / "timestamp.txt").write_text(claimed.strftime("%Y-%m-%d %H:%M:%S UTC"))
         build = plan["build"]
         if build.__code__.co_varnames[0] == "nb":
             nbformat.write(build(_release()), target)
         else:
             build(target)
-        if target.exists():  # a flat file has no timestamp.txt: its own time is the submission time
+        if target.exists():  # the file's time on the grader's disk is the submission time (not timestamp.txt)
             os.utime(target, (when.timestamp(), when.timestamp()))
     (folder / "renamed_notebook" / f"{NAME}.ipynb").rename(folder / "renamed_notebook" / "my work.ipynb")
     (folder / "extra_files" / "notes.txt").write_text("scratch")
@@ -384,12 +390,14 @@ def test_submission_times_are_the_planted_ones_not_the_clock(graded):
     stamps = {r["student"]: r["timestamp"] for r in graded["rows"].values() if r.get("timestamp")}
     assert stamps and set(stamps) >= {"flatfile", "late", "correct"}
     for student, stamp in stamps.items():
-        assert datetime.fromisoformat(stamp) == (LATE if student == "late" else SUBMITTED), (student, stamp)
+        assert datetime.fromisoformat(stamp) == (LATE if student in ("late", "stamp_dodger") else SUBMITTED), \
+            (student, stamp)
+    assert {r["timestamp_source"] for r in graded["rows"].values() if r.get("timestamp")} == {"file modification time"}
 
 
 def test_every_student_has_a_row_and_the_batch_completed(graded):
     assert set(graded["rows"]) == set(PLANTED)
-    assert graded["report"]["ignored"] == ["README.txt"]
+    assert graded["report"]["ignored"] == ["README.txt (not a notebook or a student folder)"]
     with (graded["root"] / "out" / "grades.csv").open() as handle:
         rows = list(csv.DictReader(handle))
     assert {r["student"]: r["status"] for r in rows} == {s: p["status"] for s, p in PLANTED.items()}

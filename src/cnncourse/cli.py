@@ -11,7 +11,8 @@ from .run import CELL_TIMEOUT_S
 GRADE_HELP = """Accepted submissions (a zip may hold any of them, inside one wrapper folder or not):
   <student>/<anything>.ipynb      one folder per student (nbgrader's <student>/<NN>/<NN>.ipynb too)
   <student>_<anything>.ipynb      flat LMS files; <student>.ipynb also works
-A timestamp.txt beside a notebook gives the submission time (else the file or zip entry time).
+The submission time is the zip entry's time (zip input) or the file's modification time (folder input);
+a timestamp.txt beside a notebook (nbgrader's exchange layout) counts only with --trust-timestamps.
 Statuses: graded, late, partial, timeout, crashed, tampered, invalid-notebook, missing-notebook."""
 
 
@@ -42,7 +43,8 @@ def _grade(args) -> int:
     layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
-                    scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet).run()
+                    scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet,
+                    trust_timestamps=args.trust_timestamps).run()
     print(summary_table(report))
     print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/")
     return 0
@@ -89,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     grade.add_argument("--deadline", default=None, help="ISO time, e.g. 2026-12-01T23:59+01:00: later is 'late'")
+    grade.add_argument("--trust-timestamps", action="store_true",
+                       help="take submission times from timestamp.txt beside each notebook (nbgrader's exchange "
+                            "layout; students can write that file): only for a trusted exchange")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address: run the jobs on that cluster")
     grade.add_argument("--all-cells", action="store_true", help="also run the cells after the last graded one")
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")

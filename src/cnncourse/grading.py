@@ -211,13 +211,14 @@ class Grader:
 
     def __init__(self, assignment: str, submissions: Path, out: Path, course_root: Path = layout.AUTOGRADER,
                  workers: int | None = None, timeout: float = 120.0, force: bool = False, deadline=None,
-                 scheduler: str | None = None, all_cells: bool = False, progress: bool = True):
+                 scheduler: str | None = None, all_cells: bool = False, progress: bool = True,
+                 trust_timestamps: bool = False):
         self.name, self.submissions, self.out = assignment, Path(submissions), Path(out)
         self.course_root = Path(course_root)
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.timeout, self.force, self.scheduler = float(timeout), force, scheduler
         self.deadline = parse_deadline(deadline)
-        self.all_cells, self.progress = all_cells, progress
+        self.all_cells, self.progress, self.trust_timestamps = all_cells, progress, trust_timestamps
         self.db_url = "sqlite:///" + str(self.course_root / "gradebook.db")
 
     # -- resumability
@@ -244,12 +245,14 @@ class Grader:
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
         self.assignment = load_assignment(self.name, self.course_root)
-        root = self.submissions
+        root, skipped, time_source = self.submissions, [], intake.FILE_TIME
         if root.is_file():
-            root = intake.unpack(root, self.out / ".unpacked")
+            (root, skipped), time_source = intake.unpack(root, self.out / ".unpacked"), intake.ZIP_TIME
         elif not root.is_dir():
             raise FileNotFoundError(f"submissions not found: {root} (a folder or a .zip)")
-        found, ignored = intake.collect(root, self.name, list(self.assignment.points))
+        found, ignored = intake.collect(root, self.name, list(self.assignment.points), self.trust_timestamps,
+                                        time_source)
+        ignored = skipped + ignored
         results, jobs = {}, {}
         for submission in found:
             cached = None if submission.problem else self._cached(submission)
@@ -402,6 +405,7 @@ class Grader:
         return {"student": submission.student, "notebook": self.name, "file": submission.origin,
                 "sha256": submission.sha256, "status": status, "reason": reason, "notes": submission.notes,
                 "timestamp": submission.timestamp.isoformat() if submission.timestamp else None,
+                "timestamp_source": submission.timestamp_source,
                 "cells": {gid: points.get(gid, 0.0) for gid in self.assignment.points},
                 "total": round(sum(points.values()), 4), "max": self.assignment.max_score}
 

@@ -3,8 +3,16 @@
 Accepted shapes (a zip may hold any of them, optionally inside one wrapper folder):
   * ``<student>/<anything>.ipynb`` (also nbgrader's ``<student>/<assignment>/<assignment>.ipynb``);
   * flat ``<student>_<anything>.ipynb`` files (LMS downloads); ``<student>.ipynb`` also works.
-A ``timestamp.txt`` next to a notebook (nbgrader's convention) gives the submission time; otherwise the
-zip entry's or the file's modification time does.
+The submission time comes from a source the student does not control: the LMS zip entry's time (the
+grader sets each extracted file's time from it) or, for a folder, the file's modification time on the
+grader's disk. A ``timestamp.txt`` beside the notebook (nbgrader's exchange layout) is written on the
+student's side, so it is used only when the instructor opts in (``trust_timestamps``). Each submission says
+which source gave its time.
+
+Intake opens only what it should: regular files found without following symbolic links, inside the
+submissions root, size checked before reading, read through a no-follow, non-blocking descriptor (a FIFO
+or a device never blocks the grader). Every skipped entry is listed with its reason, and student ids are
+unique: when two raw names sanitize to the same id, each gets a short hash of its raw name.
 
 ``read_notebook`` never raises on a student's file: it returns the cells it could read, notes on what it
 repaired, or the reason the file cannot be graded. ``assemble`` rebuilds the notebook to grade from the
@@ -19,6 +27,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -38,22 +48,84 @@ class Submission:
     origin: str = ""  # where it was found, relative to the submissions root
     timestamp: datetime | None = None
     sha256: str = ""
+    timestamp_source: str = ""  # which trusted source gave ``timestamp``
     notes: list[str] = field(default_factory=list)
     problem: tuple[str, str] | None = None  # (status, reason) when it cannot be graded
 
 
-# ---------------------------------------------------------------- finding the files
+ZIP_TIME = "zip entry time"
+FILE_TIME = "file modification time"
+STAMP_FILE = "timestamp.txt (nbgrader exchange, trusted by the instructor)"
+
+
+# ---------------------------------------------------------------- names and files the student controls
+def printable(text: str) -> str:
+    """Valid UTF-8 text for any name Python got from the file system (lone surrogates replaced)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def safe_student_id(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._@-]+", "_", name).strip("._")
+    ascii_name = unicodedata.normalize("NFKD", printable(name)).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._@-]+", "_", ascii_name).strip("._")
     return cleaned or "unnamed"
 
 
-def unpack(zip_path: Path, target: Path) -> Path:
-    """Extract an LMS zip, refusing absolute paths, ``..`` and archives that expand past 4 GiB."""
+def unique_student_ids(raw_names) -> dict[str, str]:
+    """raw name -> id: the sanitized name, plus a short hash of the raw name wherever two would collide."""
+    by_id: dict[str, list[str]] = {}
+    for raw in sorted(set(raw_names)):
+        by_id.setdefault(safe_student_id(raw), []).append(raw)
+    ids = {}
+    for clean, raws in by_id.items():
+        for raw in raws:
+            exact = raw == clean or (len(raws) == 1 and clean != "unnamed")
+            ids[raw] = clean if exact else f"{clean}-{hashlib.sha256(os.fsencode(raw)).hexdigest()[:6]}"
+    return ids
+
+
+def read_regular(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a regular file, opened without following links and without blocking; at most ``limit``.
+
+    Raises ``OSError`` (a link, a FIFO, a device, a folder) or ``ValueError`` (larger than ``limit``).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{printable(path.name)} is not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"file too large ({_size(info.st_size)} > {_size(limit)})")
+        return handle.read(limit + 1)[:limit]
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def _kind(path: Path) -> str:
+    """'file', 'dir', or why the entry is skipped (never follows a link)."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return "symbolic link: not followed"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    return "not a regular file (FIFO, socket or device)"
+
+
+def unpack(zip_path: Path, target: Path) -> tuple[Path, list[str]]:
+    """Extract an LMS zip; returns the folder and the entries skipped, each with its reason.
+
+    Absolute paths, ``..``, entries past the notebook size limit, damaged entries (bad CRC) and names that
+    clash with a folder are skipped one by one; an archive that expands past 4 GiB is refused whole. Each
+    file's time is set from its zip entry (the trusted submission time).
+    """
     try:
         archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as error:
+    except (zipfile.BadZipFile, OSError) as error:
         raise ValueError(f"{zip_path} is not a valid zip file ({error})") from None
+    skipped = []
     with archive:
         if sum(info.file_size for info in archive.infolist()) > MAX_ZIP_BYTES:
             raise ValueError(f"{zip_path} expands to more than {MAX_ZIP_BYTES // 2**30} GiB")
@@ -62,19 +134,48 @@ def unpack(zip_path: Path, target: Path) -> Path:
         target.mkdir(parents=True)
         for info in archive.infolist():
             name = info.filename.replace("\\", "/")
-            if info.is_dir() or JUNK.search(name) or name.startswith("/") or ".." in name.split("/"):
+            outside = name.startswith("/") or ".." in name.split("/")
+            if info.is_dir() or (JUNK.search(name) and not outside):
                 continue
-            out = target / name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(info) as src, out.open("wb") as dst:
-                shutil.copyfileobj(src, dst)
-            stamp = datetime(*info.date_time).timestamp()
-            os.utime(out, (stamp, stamp))
-    return target
+            reason = "path outside the archive" if outside else _extract(archive, info, name, target)
+            if reason:
+                skipped.append(f"{printable(name)} ({reason})")
+    return target, skipped
 
 
-def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not JUNK.search(p.name))
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, target: Path) -> str | None:
+    """Extract one entry; the reason it was skipped, or None."""
+    if info.file_size > MAX_NOTEBOOK_BYTES:
+        return f"larger than {_size(MAX_NOTEBOOK_BYTES)}"
+    out = target / name
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(info) as src, open(out, "xb") as dst:
+            shutil.copyfileobj(src, dst)
+        stamp = datetime(*info.date_time).timestamp()
+        os.utime(out, (stamp, stamp))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as error:
+        if out.is_file() and not out.is_symlink():
+            out.unlink()  # a half-written file must not be graded
+        return f"cannot be extracted: {printable(str(error))[:120]}"
+    return None
+
+
+def _entries(folder: Path, skipped: list[str] | None = None, base: Path | None = None) -> list[Path]:
+    """The folder's entries without junk; hidden, linked or special entries go to ``skipped`` with a reason."""
+    kept = []
+    for path in sorted(folder.iterdir()):
+        label = printable(str(path.relative_to(base or folder)))
+        if JUNK.search(path.name):
+            if skipped is not None and path.name.startswith(".") and path.name != ".ipynb_checkpoints":
+                skipped.append(f"{label} (hidden name)")
+            continue
+        kind = _kind(path)
+        if kind in ("file", "dir"):
+            kept.append(path)
+        elif skipped is not None:
+            skipped.append(f"{label} ({kind})")
+    return kept
 
 
 def _unwrap(root: Path) -> Path:
@@ -91,22 +192,26 @@ def _unwrap(root: Path) -> Path:
             return root
 
 
-def _notebooks(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb") if not JUNK.search(str(p.relative_to(folder))))
+def _walk(folder: Path, skipped: list[str], base: Path) -> list[Path]:
+    """Every regular file below ``folder``, never through a link, skipping junk (reasons in ``skipped``)."""
+    files = []
+    for path in _entries(folder, skipped, base):
+        files += _walk(path, skipped, base) if _kind(path) == "dir" else [path]
+    return files
 
 
-def _timestamp(notebook: Path, student_root: Path) -> datetime:
-    for folder in [notebook.parent, *notebook.parents]:
-        stamp = folder / "timestamp.txt"
-        if stamp.is_file():
+def _timestamp(notebook: Path, student_root: Path, trust_stamps: bool, file_source: str) -> tuple[datetime, str]:
+    if trust_stamps:
+        for folder in [notebook.parent, *notebook.parents]:
             try:
-                parsed = datetime.fromisoformat(stamp.read_text().strip().replace(" UTC", "+00:00"))
-                return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-            except ValueError:
+                text = read_regular(folder / "timestamp.txt", 4096).decode("utf-8", "replace").strip()
+                parsed = datetime.fromisoformat(text.replace(" UTC", "+00:00"))
+                return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)), STAMP_FILE
+            except (OSError, ValueError):
+                pass
+            if folder == student_root:
                 break
-        if folder == student_root:
-            break
-    return datetime.fromtimestamp(notebook.stat().st_mtime, tz=timezone.utc)
+    return datetime.fromtimestamp(os.lstat(notebook).st_mtime, tz=timezone.utc), file_source
 
 
 def _choose(candidates: list[Path], assignment: str, grade_ids) -> tuple[Path, list[str]]:
@@ -117,65 +222,81 @@ def _choose(candidates: list[Path], assignment: str, grade_ids) -> tuple[Path, l
         chosen = exact[-1]
     else:
         def matches(path: Path) -> int:
-            raw = path.read_bytes()[:MAX_NOTEBOOK_BYTES]
+            try:
+                raw = read_regular(path)
+            except (OSError, ValueError):
+                return -1
             return sum(f'"{gid}"'.encode() in raw for gid in grade_ids)
 
-        chosen = max(candidates, key=lambda p: (matches(p), p.stat().st_mtime, p.name))
-        notes.append(f"notebook named {chosen.name}, not {assignment}.ipynb: graded it")
-    others = [p.name for p in candidates if p != chosen]
+        chosen = max(candidates, key=lambda p: (matches(p), os.lstat(p).st_mtime, p.name))
+        notes.append(f"notebook named {printable(chosen.name)}, not {assignment}.ipynb: graded it")
+    others = [printable(p.name) for p in candidates if p != chosen]
     if others:
         notes.append(f"also found {', '.join(others)}: not graded")
     return chosen, notes
 
 
-def collect(root: Path, assignment: str, grade_ids=()) -> tuple[list[Submission], list[str]]:
-    """Every student found under ``root`` (a folder) and the top-level files that were ignored."""
-    root = _unwrap(Path(root))
+def collect(root: Path, assignment: str, grade_ids=(), trust_stamps: bool = False,
+            time_source: str = FILE_TIME) -> tuple[list[Submission], list[str]]:
+    """Every student found under ``root`` (a folder) and the entries that were ignored, with reasons.
+
+    ``time_source`` names where file times come from (``ZIP_TIME`` after :func:`unpack`); with
+    ``trust_stamps`` a ``timestamp.txt`` beside the notebook wins.
+    """
+    base = root = Path(root)
+    root = _unwrap(root)
     groups: dict[str, dict] = {}
-    ignored = []
-    for entry in _entries(root):
+    ignored: list[str] = []
+    for entry in _entries(root, ignored, base):
         if entry.is_dir():
-            group = groups.setdefault(safe_student_id(entry.name), {"files": [], "dirs": []})
-            group["dirs"].append(entry)
+            groups.setdefault(entry.name, {"files": [], "dirs": []})["dirs"].append(entry)
         elif entry.suffix == ".ipynb":
             student = entry.stem.split("_", 1)[0] if "_" in entry.stem else entry.stem
-            groups.setdefault(safe_student_id(student), {"files": [], "dirs": []})["files"].append(entry)
+            groups.setdefault(student, {"files": [], "dirs": []})["files"].append(entry)
         else:
-            ignored.append(entry.name)
-    found = []
-    for student, group in sorted(groups.items()):
-        candidates = list(group["files"])
-        extra = []
-        for folder in group["dirs"]:
-            candidates += _notebooks(folder)
-            extra += [p.name for p in folder.rglob("*") if p.is_file() and p.suffix != ".ipynb"
-                      and p.name != "timestamp.txt" and not JUNK.search(str(p.relative_to(folder)))]
-        submission = Submission(student)
-        if not candidates:
-            seen = ", ".join(sorted(extra)[:5]) or "nothing"
-            submission.problem = ("missing-notebook", f"no .ipynb file for {assignment} (found: {seen})")
-        else:
-            chosen, submission.notes = _choose(candidates, assignment, grade_ids)
-            submission.path, submission.origin = chosen, str(chosen.relative_to(root))
-            student_root = next((d for d in group["dirs"] if d in chosen.parents), chosen.parent)
-            submission.timestamp = _timestamp(chosen, student_root)
-            submission.sha256 = hashlib.sha256(chosen.read_bytes()).hexdigest()
-            if extra:
-                submission.notes.append(f"{len(extra)} other file(s) ignored")
-        found.append(submission)
+            ignored.append(f"{printable(entry.name)} (not a notebook or a student folder)")
+    ids = unique_student_ids(groups)
+    found = [_submission(ids[raw], group, root, base, assignment, grade_ids, trust_stamps, time_source, ignored)
+             for raw, group in sorted(groups.items(), key=lambda item: ids[item[0]])]
     return found, ignored
+
+
+def _submission(student, group, root, base, assignment, grade_ids, trust_stamps, time_source, ignored):
+    candidates, extra = list(group["files"]), []
+    for folder in group["dirs"]:
+        files = _walk(folder, ignored, base)
+        candidates += [p for p in files if p.suffix == ".ipynb"]
+        extra += [printable(p.name) for p in files if p.suffix != ".ipynb" and p.name != "timestamp.txt"]
+    submission = Submission(student)
+    if not candidates:
+        seen = ", ".join(sorted(extra)[:5]) or "nothing"
+        submission.problem = ("missing-notebook", f"no .ipynb file for {assignment} (found: {seen})")
+        return submission
+    chosen, submission.notes = _choose(candidates, assignment, grade_ids)
+    submission.path, submission.origin = chosen, printable(str(chosen.relative_to(root)))
+    student_root = next((d for d in group["dirs"] if d in chosen.parents), chosen.parent)
+    submission.timestamp, submission.timestamp_source = _timestamp(chosen, student_root, trust_stamps, time_source)
+    try:
+        submission.sha256 = hashlib.sha256(read_regular(chosen)).hexdigest()
+    except (OSError, ValueError) as error:
+        submission.problem = ("invalid-notebook", printable(str(error)))
+    if extra:
+        submission.notes.append(f"{len(extra)} other file(s) ignored")
+    return submission
 
 
 # ---------------------------------------------------------------- reading one notebook
 def read_notebook(path: Path) -> tuple[list[dict] | None, list[str], str | None]:
     """``(cells, notes, problem)``: cells as plain dicts {type, source, id, nbgrader, tags}."""
     notes = []
-    size = path.stat().st_size
-    if size == 0:
+    try:
+        raw = read_regular(path)
+    except ValueError as error:
+        return None, notes, str(error)
+    except OSError as error:
+        return None, notes, f"cannot be read as a regular file ({printable(str(error))})"
+    if not raw:
         return None, notes, "empty file (0 bytes)"
-    if size > MAX_NOTEBOOK_BYTES:
-        return None, notes, f"file too large ({size / 2**20:.0f} MiB > {MAX_NOTEBOOK_BYTES // 2**20} MiB)"
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
