@@ -10,7 +10,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "src"))  # the course's nbgrader extensions, even without install
 
-from cnncourse import nbgrader_ext  # noqa: E402
+from cnncourse.grader import nbgrader_ext  # noqa: E402
 
 c = get_config()  # noqa: F821  (injected by traitlets)
 

@@ -17,8 +17,8 @@ import nbformat
 import pytest
 
 from cnncourse import layout
-from cnncourse.grading import Grader
-from cnncourse.nbgrader_cli import generate_assignment
+from cnncourse.grader.grading import Grader
+from cnncourse.grader.nbgrader_cli import generate_assignment
 from cnncourse.run import run_notebook
 
 from conftest import make_course

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from cnncourse import cli
-from cnncourse.nbgrader_cli import generate_assignment
+from cnncourse.grader.nbgrader_cli import generate_assignment
 from conftest import make_course, nb_cell, write_notebook
 
 NAME = "00_guard"

@@ -10,8 +10,8 @@ import sys
 import nbformat
 import pytest
 
-from cnncourse import nbgrader_ext
-from cnncourse.nbgrader_cli import stock_autograde as autograde
+from cnncourse.grader import nbgrader_ext
+from cnncourse.grader.nbgrader_cli import stock_autograde as autograde
 from conftest import nb_cell, write_notebook
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"

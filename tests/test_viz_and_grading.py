@@ -11,8 +11,8 @@ import torch
 matplotlib.use("Agg")
 
 from cnncourse import viz  # noqa: E402
-from cnncourse import intake  # noqa: E402
-from cnncourse.grading import write_grades_csv  # noqa: E402
+from cnncourse.grader import intake  # noqa: E402
+from cnncourse.grader.grading import write_grades_csv  # noqa: E402
 from cnncourse.train import History  # noqa: E402
 
 

@@ -73,8 +73,8 @@ def grading_throughput(assignment: str = "01_images_as_tensors", n: int = 40, wo
     import nbformat
 
     from . import layout
-    from .grading import Grader
-    from .nbgrader_cli import generate_assignment, stock_autograde
+    from .grader.grading import Grader
+    from .grader.nbgrader_cli import generate_assignment, stock_autograde
 
     root = Path(root or tempfile.mkdtemp(prefix="cnncourse-bench-"))
     course = layout.scratch_course(root / "course", [assignment])

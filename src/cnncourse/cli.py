@@ -30,7 +30,7 @@ def _run(args) -> int:
 
 
 def _release(args) -> int:
-    from .nbgrader_cli import release
+    from .grader.nbgrader_cli import release
 
     for path in release(args.notebooks):
         print(f"released {path.relative_to(layout.REPO)}")
@@ -38,7 +38,7 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grading import Grader, summary_table
+    from .grader.grading import Grader, summary_table
 
     layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),

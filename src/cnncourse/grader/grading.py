@@ -30,7 +30,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import data, executor, intake, layout, trusted
+from .. import data, layout
+from . import executor, intake, trusted
 from .nbgrader_cli import generate_assignment
 
 STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "suspicious", "timeout", "crashed", "partial", "late", "graded")

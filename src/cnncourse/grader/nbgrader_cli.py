@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import layout
+from .. import layout
 
 
 class NbgraderError(RuntimeError):

@@ -325,7 +325,7 @@ class Zygote:
     def _start(self) -> None:
         env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
         env.pop("JPY_SESSION_NAME", None)
-        proc = subprocess.Popen([sys.executable, "-m", "cnncourse.executor", *self.modules],
+        proc = subprocess.Popen([sys.executable, "-m", "cnncourse.grader.executor", *self.modules],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         first = proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):

@@ -114,7 +114,7 @@ def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds:
     """
     job_dir = Path(job_dir).resolve()
     applied, home = [], str(job_dir)
-    readable = {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[1]), *map(str, readable)}
+    readable = {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2]), *map(str, readable)}
     if not isolate:
         applied.append("isolation switched off")
     elif os.geteuid() == 0 and sys.platform.startswith("linux"):

@@ -14,7 +14,7 @@ import sys
 
 from nbgrader.preprocessors import ClearHiddenTests, SaveAutoGrades
 
-from .run import CELL_TIMEOUT_S
+from ..run import CELL_TIMEOUT_S
 HIDDEN_NOTICE = "(a hidden test failed; its code is not shown in the feedback)"
 
 

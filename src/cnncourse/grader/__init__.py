@@ -1,0 +1,1 @@
+"""The class grader behind ``cnncourse grade`` (the students' library never imports it)."""
