@@ -382,8 +382,8 @@ def test_planted_student(graded, student):
 def test_nothing_was_written_outside_the_working_copy(graded):
     assert not (graded["root"] / "planted.txt").exists()
     assert {r["sandbox"] for r in graded["rows"].values() if r.get("sandbox")} == {
-        "no network; only the system, Python, the course package and data visible (read-only); an unprivileged "
-        "user of its own; resource limits"}
+        "no network; only the system, Python, the course package and data visible (read-only); own IPC and "
+        "process namespaces; an unprivileged user of its own; resource limits"}
 
 
 def test_submission_times_are_the_planted_ones_not_the_clock(graded):

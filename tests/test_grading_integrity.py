@@ -91,6 +91,8 @@ def _expected(student):
     """Points earned by the honest part of the submission, and the statuses that may describe it."""
     prelude, wrong = ATTACKS[student]
     points = sum(p for gid, p in POINTS.items() if _answer_of(gid) not in wrong)
+    if student == "kills_itself" and ISOLATED:
+        return points, ("graded",)  # the job is pid 1 of its own namespace: the kernel ignores its own SIGKILL
     if student in ("kills_itself", "ignores_alarm_and_loops"):
         return points, ("partial",)  # the attacking cell is dropped; the answers after it still count
     if student == "fork_bomb":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncourse import intake
+from cnncourse.grader import intake
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 WHEN = datetime(2026, 11, 30, 10, tzinfo=timezone.utc)

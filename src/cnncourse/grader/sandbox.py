@@ -1,11 +1,17 @@
 """Confine the process that runs a student's cells (called in the forked child, before any student code).
 
 Always: resource limits (CPU time, address space, processes, file size, open files, no core dumps).
-When the grader runs as root (Linux): a private network namespace (no network, not even loopback) and a
+When the grader runs as root (Linux): a private network namespace (no network, not even loopback), a
+private IPC namespace (System V and POSIX message queues of its own: two runs cannot leave each other
+notes), a private PID namespace with a fresh /proc (the job sees only its own processes, and when its
+first process dies the kernel kills every process of the job, even one that called ``setsid``), and a
 private mount namespace whose root is a new tmpfs showing only the system folders, the Python installation,
 the course package and its data (all read-only), the job's own folder and fresh /tmp and /dev/shm: the
 course root, solutions/, the gradebook, other submissions and the grader's output are not there at all.
 Then the process becomes an unprivileged user of its own (no account, no files, no other processes).
+
+In the PID namespace the job runs in a forked copy of the calling process (its pid 1); the caller stays
+outside only to wait for it and to pass on its exit status, so the executor sees one process as before.
 Without root only the limits apply, and ``confine`` says so.
 """
 from __future__ import annotations
@@ -17,8 +23,8 @@ import signal
 import sys
 from pathlib import Path
 
-CLONE_NEWNS, CLONE_NEWNET = 0x00020000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 1, 2, 4, 16384, 1 << 18
+CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x40000000, 0x08000000, 0x20000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
 FIRST_UID = 200_000  # each job gets its own unprivileged uid: jobs cannot signal or read each other
 
 DEFAULT_LIMITS = {
@@ -59,7 +65,7 @@ def set_limits(limits: dict, cpu_seconds: float) -> None:
         resource.setrlimit(kind, (value, value))
 
 
-SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/dev", "/proc", "/sys", "/opt")
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/dev", "/sys", "/opt")  # + a fresh /proc
 MS_BIND, MS_REMOUNT = 4096, 32
 
 
@@ -101,8 +107,36 @@ def _minimal_root(libc, job_dir: Path, readable) -> None:
         _bind(libc, path, new_root)
     _tmpfs(libc, new_root + "/dev/shm", "256m")  # after /dev: over the host's shared memory
     _bind(libc, str(job_dir), new_root, writable=True)
+    os.makedirs(new_root + "/proc", exist_ok=True)  # mounted from inside the PID namespace
     os.chroot(new_root)
     os.chdir(str(job_dir))
+
+
+def _enter_pid_namespace(libc, uid: int) -> None:
+    """Fork into the PID namespace made by ``unshare``; only the child returns, as the job's pid 1.
+
+    The parent stays outside, unprivileged, waits and exits with the child's status (a signal death is
+    passed on as the same signal), so whoever forked the caller sees one process and one exit status.
+    """
+    pid = os.fork()
+    if pid == 0:
+        _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "fresh /proc")
+        return
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except ChildProcessError:
+            os._exit(70)
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
 def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds: float = 3600,
@@ -122,13 +156,14 @@ def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds:
         try:
             libc = _libc()
             os.chown(job_dir, uid, uid)
-            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET), "unshare")
+            _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
             _minimal_root(libc, job_dir, readable)
+            _enter_pid_namespace(libc, uid)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
             applied.append("no network; only the system, Python, the course package and data visible (read-only); "
-                           "an unprivileged user of its own")
+                           "own IPC and process namespaces; an unprivileged user of its own")
             home = "/tmp"
         except OSError as error:
             applied.append(f"isolation unavailable ({error})")
