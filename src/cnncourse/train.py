@@ -1,10 +1,12 @@
-"""Device choice, seeding and the course's own ``fit`` / ``evaluate`` pair.
+"""Device choice, seeding and the course's own ``fit`` / ``evaluate`` / ``predict``.
 
 Notebook 05 has students write ``train_epoch`` and ``evaluate`` themselves; every later notebook uses
-these, so training loops look the same everywhere and always show progress.
+these, so training loops look the same everywhere and always show progress. Also here, so that no
+notebook re-writes them: ``count_params``, ``validation_split`` and ``small_cnn``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -90,8 +92,11 @@ def evaluate(model: nn.Module, loader, device="cpu", loss_fn=None, progress: boo
     return {"loss": total_loss / count, "accuracy": correct / count}
 
 
-def train_one_epoch(model, loader, optimizer, loss_fn, device, bar=None) -> dict:
-    """One pass over ``loader`` in train mode; returns mean loss and accuracy over the epoch."""
+def train_one_epoch(model, loader, optimizer, loss_fn, device, bar=None, after_step=None) -> dict:
+    """One pass over ``loader`` in train mode; returns mean loss and accuracy over the epoch.
+
+    ``after_step(loss)`` is called after every optimizer step with the batch's mean loss (a float).
+    """
     model.train()
     total_loss, correct, count = 0.0, 0, 0
     for x, y in loader:
@@ -103,6 +108,8 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device, bar=None) -> dict
         optimizer.step()
         batch_loss, batch_correct, n = _batch_stats(logits.detach(), y, loss.detach())
         total_loss, correct, count = total_loss + batch_loss, correct + batch_correct, count + n
+        if after_step is not None:
+            after_step(batch_loss / n)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / count:.4f}", refresh=False)  # a redraw per batch is slow in Jupyter
@@ -111,26 +118,122 @@ def train_one_epoch(model, loader, optimizer, loss_fn, device, bar=None) -> dict
     return {"loss": total_loss / count, "accuracy": correct / count}
 
 
-def fit(model: nn.Module, train_loader, optimizer, epochs: int = 1, device="cpu", loss_fn=None,
-        val_loader=None, scheduler=None, progress: bool = True) -> History:
-    """Train for ``epochs`` with a tqdm bar over all batches; returns the per-epoch :class:`History`.
+SCHEDULER_INTERVALS = ("epoch", "batch")
 
-    ``scheduler.step()`` is called once per epoch. The model is moved to ``device``.
+
+def fit(model: nn.Module, train_loader, optimizer, epochs: int = 1, device="cpu", loss_fn=None,
+        val_loader=None, scheduler=None, progress: bool = True, scheduler_interval: str = "epoch",
+        on_batch=None, threads: int | None = None, desc: str = "fit") -> History:
+    """Train for ``epochs`` with a tqdm bar over all batches (live mean loss); returns the :class:`History`.
+
+    * ``scheduler.step()`` is called once per epoch, or after every optimizer step with
+      ``scheduler_interval="batch"`` (``OneCycleLR`` is built for that: ``total_steps = epochs * len(loader)``).
+    * ``on_batch(step, loss)`` is called after every optimizer step: ``step`` counts the batches of the
+      whole run from 0, ``loss`` is the batch's mean loss as a float (for curves finer than an epoch).
+      It runs before the scheduler's step, so ``optimizer.param_groups[0]["lr"]`` is the rate just used.
+    * ``threads`` runs the whole training with that many intra-op threads (``cnncourse.bench.torch_threads``)
+      and restores the previous count afterwards; ``None`` leaves torch's setting alone.
+    The model is moved to ``device``.
     """
+    if scheduler_interval not in SCHEDULER_INTERVALS:
+        raise ValueError(f"scheduler_interval must be one of {SCHEDULER_INTERVALS}, got {scheduler_interval!r}")
+    from .bench import torch_threads
+
     device = torch.device(device)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     model.to(device)
     history = History()
-    with tqdm(total=epochs * len(train_loader), desc="fit", disable=not progress, mininterval=0.5) as bar:
+    step = 0
+
+    def after_step(loss: float) -> None:
+        nonlocal step
+        if on_batch is not None:
+            on_batch(step, loss)
+        if scheduler is not None and scheduler_interval == "batch":
+            scheduler.step()
+        step += 1
+
+    threads_ctx = torch_threads(threads) if threads is not None else contextlib.nullcontext()
+    with threads_ctx, tqdm(total=epochs * len(train_loader), desc=desc, disable=not progress,
+                           mininterval=0.5) as bar:
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
-            train = train_one_epoch(model, train_loader, optimizer, loss_fn, device, bar)
-            if scheduler is not None:
+            train = train_one_epoch(model, train_loader, optimizer, loss_fn, device, bar, after_step)
+            if scheduler is not None and scheduler_interval == "epoch":
                 scheduler.step()
             val = evaluate(model, val_loader, device, loss_fn) if val_loader is not None else {}
             history.append(epoch=epoch, train_loss=train["loss"], train_accuracy=train["accuracy"],
                            val_loss=val.get("loss", float("nan")),
                            val_accuracy=val.get("accuracy", float("nan")),
                            seconds=time.perf_counter() - start)
-            bar.set_description(f"fit epoch {epoch}/{epochs}")
+            bar.set_description(f"{desc} epoch {epoch}/{epochs}")
     return history
+
+
+def predict(model: nn.Module, data, batch_size: int = 500, device=None) -> torch.Tensor:
+    """``model``'s outputs for ``data`` in eval mode, without gradients, ``batch_size`` inputs at a time.
+
+    ``data`` is a tensor of inputs (N, ...) or an iterable of batches (a DataLoader: of ``(x, y)`` pairs
+    or of inputs alone). Returns the concatenated outputs on the CPU (``.argmax(1)`` gives classes).
+    The model runs on ``device`` (default: where its parameters are); its train/eval modes are restored.
+    """
+    if device is None:
+        tensors = list(model.parameters()) + list(model.buffers())
+        device = tensors[0].device if tensors else torch.device("cpu")
+    batches = data.split(batch_size) if isinstance(data, torch.Tensor) else data
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    outputs = []
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                outputs.append(model(x.to(device)).cpu())
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+    if not outputs:
+        raise ValueError("predict() got no inputs")
+    return torch.cat(outputs)
+
+
+def count_params(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameter elements of ``model`` (each shared tensor once); by default only trainable ones.
+
+    This is notebook 04's exercise; later notebooks use it to display model sizes.
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def validation_split(targets, n_val: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices): a class-balanced validation set of ``n_val`` items, the rest train.
+
+    Model choices and early stopping are made on the validation part; the test set is read once, at the end.
+    """
+    from .data import balanced_indices
+
+    targets = torch.as_tensor(targets)
+    val = balanced_indices(targets, n_val, seed=seed)
+    keep = torch.ones(len(targets), dtype=torch.bool)
+    keep[val] = False
+    return torch.nonzero(keep).flatten(), val
+
+
+def small_cnn(widths=(16, 32, 64), p_drop: float = 0.1, num_classes: int = 10, in_channels: int = 1,
+              image_size: int = 28, pools: int = 2) -> nn.Sequential:
+    """A small BatchNorm CNN: per width a 3x3 conv (padding 1, no bias) -> BatchNorm -> ReLU, a 2x2 max-pool
+    after each of the first ``pools`` blocks, then flatten -> dropout(``p_drop``) -> linear.
+
+    The defaults are notebook 06's network (16 x 28 x 28 -> 32 x 14 x 14 -> 64 x 7 x 7 -> 10 logits);
+    ``small_cnn((8, 16), p_drop=0.2)`` is the smaller one of the augmentation notebook. The convolutions
+    have no bias because the BatchNorm after them subtracts any constant anyway (its beta is the shift).
+    """
+    layers, c_in, size = [], in_channels, image_size
+    for k, width in enumerate(widths):
+        layers += [nn.Conv2d(c_in, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        if k < pools:
+            layers.append(nn.MaxPool2d(2))
+            size //= 2
+        c_in = width
+    layers += [nn.Flatten(), nn.Dropout(p_drop), nn.Linear(c_in * size * size, num_classes)]
+    return nn.Sequential(*layers)

@@ -82,3 +82,49 @@ def show_spectrogram(spec, sample_rate: int, hop_length: int, title: str, ax=Non
         if colorbar_label:
             bar.set_label(colorbar_label)
     return ax
+
+
+def layer_table(model, x, kinds=None, show: bool = True) -> list[dict]:
+    """Walk one input through ``model`` and list every leaf layer (or every layer of ``kinds``) it runs.
+
+    ``x`` is an input batch, or a shape (C, H, W) for a batch of one zero image on the model's device
+    (``meta`` works: shapes only). Each row is ``{"name", "kind", "shape", "params"}``, ``shape`` without
+    the batch dimension, ``params`` the layer's own parameter elements, in the order the layers ran.
+    With ``show`` the rows are printed as a table with the total (each shared parameter counted once).
+    Forward hooks do the work; they are removed afterwards, and the model runs in eval mode under
+    ``no_grad`` (its modes are restored).
+    """
+    if not isinstance(x, torch.Tensor):
+        tensors = list(model.parameters()) + list(model.buffers())
+        like = {"device": tensors[0].device, "dtype": tensors[0].dtype} if tensors else {}
+        if like and not like["dtype"].is_floating_point:
+            like["dtype"] = torch.float32
+        x = torch.zeros(1, *x, **like)
+    chosen = [(name, m) for name, m in model.named_modules()
+              if (isinstance(m, kinds) if kinds is not None else not list(m.children()) and m is not model)]
+    if not chosen and kinds is None:
+        chosen = [("", model)]  # a single layer
+    rows = []
+
+    def hook(module, inputs, output, name):
+        shape = tuple(output.shape[1:]) if isinstance(output, torch.Tensor) else None
+        rows.append({"name": name, "kind": type(module).__name__, "shape": shape,
+                     "params": sum(p.numel() for p in module.parameters())})
+
+    handles = [m.register_forward_hook(lambda m, i, o, name=name: hook(m, i, o, name)) for name, m in chosen]
+    modes = {m: m.training for m in model.modules()}
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+        for m, mode in modes.items():
+            m.training = mode
+    if show:
+        print(f"{'layer':<28} {'output shape':<20} {'params':>12}")
+        print(f"{'input':<28} {str(tuple(x.shape[1:])):<20}")
+        for row in rows:
+            print(f"{(row['name'] + ' ' + row['kind']).strip():<28} {str(row['shape']):<20} {row['params']:>12,}")
+        print(f"{'total':<49} {sum(p.numel() for p in model.parameters()):>12,}")
+    return rows
