@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 
 from cnncourse import viz  # noqa: E402
 from cnncourse.grader import intake  # noqa: E402
-from cnncourse.grader.grading import write_grades_csv  # noqa: E402
+from cnncourse.grader.report import write_grades_csv  # noqa: E402
 from cnncourse.train import History  # noqa: E402
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from . import layout
+from .grader import config as grader_config
 from .run import CELL_TIMEOUT_S
 
 GRADE_HELP = """Accepted submissions (a zip may hold any of them, inside one wrapper folder or not):
@@ -37,9 +38,10 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grader.grading import Grader, summary_table
+    from .grader.grading import Grader
+    from .grader.report import summary_table
 
-    layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
+    layout.notebook_path(args.assignment, grader_config.solutions_dir(Path(args.course)))
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet).run()
@@ -86,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", help="a .zip or a folder (shapes below)")
     grade.add_argument("--out", default=str(layout.BUILD / "grades"), help="output folder (default build/grades)")
     grade.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
-    grade.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    grade.add_argument("--timeout", type=float, default=grader_config.DEFAULT_TIMEOUT_S,
+                       help=f"seconds per cell (default {grader_config.DEFAULT_TIMEOUT_S:g})")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     grade.add_argument("--deadline", default=None, help="ISO time, e.g. 2026-12-01T23:59+01:00: later is 'late'")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address: run the jobs on that cluster")
-    grade.add_argument("--all-cells", action="store_true", help="also run the cells after the last graded one")
+    grade.add_argument("--all-cells", action="store_true",
+                       help="run every cell (default: only the cells the graded cells depend on)")
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)

@@ -97,7 +97,9 @@ def _minimal_root(libc, job_dir: Path, readable) -> None:
     new_root = root_dir(os.getpid())
     _tmpfs(libc, new_root, "16m", "755")
     _tmpfs(libc, new_root + "/tmp", "256m")  # before the binds: the course itself may live below /tmp
-    for path in [*SYSTEM_PATHS, *sorted({str(Path(p).resolve()) for p in readable})]:
+    # a symlinked path (a venv linked from elsewhere) is kept as a link to its bound target
+    shown = {str(Path(p).resolve()) for p in readable} | {str(Path(p).absolute()) for p in readable}
+    for path in [*SYSTEM_PATHS, *sorted(shown, key=os.path.islink)]:
         _bind(libc, path, new_root)
     _tmpfs(libc, new_root + "/dev/shm", "256m")  # after /dev: over the host's shared memory
     _bind(libc, str(job_dir), new_root, writable=True)
