@@ -51,16 +51,12 @@ def _grade(args) -> int:
 
 
 def _bench(args) -> int:
-    import json
+    from .grader.bench import bench_course, table
 
-    from .bench import grading_throughput
-
-    figures = grading_throughput(args.assignment, args.n, args.workers, stock=not args.no_stock)
-    print(json.dumps(figures, indent=1))
-    if "ratio" in figures:
-        print(f"stock nbgrader autograde: {figures['stock_per_minute']} submissions/min; cnncourse grade: "
-              f"{figures['ours_per_minute']} submissions/min with {figures['workers']} workers → "
-              f"{figures['ratio']}× (same scores: {figures['same_scores']})")
+    figures = bench_course(args.assignment, args.n, args.workers, stock=not args.no_stock, students=args.students,
+                           dask_workers=args.dask_workers, out=Path(args.out))
+    print(table(figures))
+    print(f"→ {args.out}")
     return 0
 
 
@@ -99,10 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
-    bench = sub.add_parser("bench", help="class grading throughput: stock nbgrader autograde vs cnncourse grade")
-    bench.add_argument("--assignment", default="01_images_as_tensors")
-    bench.add_argument("-n", type=int, default=40, help="submissions in the planted class (default 40)")
-    bench.add_argument("--workers", type=int, default=None)
+    bench = sub.add_parser("bench", help="class grading throughput per notebook: stock nbgrader autograde vs "
+                                         "cnncourse grade on the same planted class")
+    bench.add_argument("--assignment", action="append", default=None,
+                       help="NN_topic (repeatable; default: every notebook of the course)")
+    bench.add_argument("-n", type=int, default=3, help="submissions per planted class, in thirds (default 3)")
+    bench.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
+    bench.add_argument("--students", type=int, default=200, help="class size of the estimate (default 200)")
+    bench.add_argument("--dask-workers", type=int, default=16, help="Dask workers of the estimate (default 16)")
+    bench.add_argument("--out", default=str(layout.BUILD / "bench.json"), help="figures (default build/bench.json)")
     bench.add_argument("--no-stock", action="store_true", help="time cnncourse grade only")
     bench.set_defaults(func=_bench)
     return parser

@@ -193,7 +193,7 @@ class Zygote:
 
     def execute(self, job: Job) -> Execution:
         """Run ``job``; a cell that kills or hangs its process is skipped and the others re-run."""
-        done, failed, attempts = {}, {}, []
+        done, failed, attempts, started = {}, {}, [], time.perf_counter()
         for _ in range(job.max_attempts):
             todo = tuple(c for c in job.cells if c.index not in failed)
             attempt, log = self._attempt(dataclasses.replace(job, cells=todo))
@@ -206,7 +206,8 @@ class Zygote:
         replayed = None
         if job.replay is not None and log.finished:
             replayed = tuple(log.replayed.get(k, Outcome("missing", "outcome")) for k in range(len(job.replay)))
-        return Execution(_cell_runs(job, done, failed), tuple(attempts), log.recorded, replayed)
+        return Execution(_cell_runs(job, done, failed), tuple(attempts), log.recorded, replayed,
+                         round(time.perf_counter() - started, 3))
 
     def close(self) -> None:
         if self.proc.poll() is None:

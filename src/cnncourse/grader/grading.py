@@ -166,6 +166,7 @@ class Grader:
             if attempt.log:  # the grader's own failure, not the student's: say so
                 submission.notes.append("executor error: " + (attempt.log.strip().splitlines() or [""])[-1])
         result = self._result(submission, status, reason, scored.points, scored, kernel)
+        result.job_seconds = round(kernel.wall_seconds + (trusted.wall_seconds if trusted else 0.0), 3)
         result.unverified = sorted(set(self.assignment.points) - set(checked))
         result.skipped = [label(notebook.cells[k]) for k in prepared.runs.skipped]
         write_scores(self.db_url, self.name, submission.student, scored.points, submission.timestamp)

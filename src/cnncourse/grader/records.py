@@ -197,6 +197,7 @@ class Execution:
     attempts: tuple[Attempt, ...]
     recorded: tuple[RecordedCall, ...] | None = None  # reference run
     replayed: tuple[Outcome, ...] | None = None  # trusted run: one per replay call, None if it did not finish
+    wall_seconds: float = 0.0  # the whole job as the coordinator saw it: fork, cells, replay, retries
 
     @property
     def unfinished(self) -> bool:
@@ -215,4 +216,5 @@ class Execution:
         return cls({int(k): CellRun.from_dict(v) for k, v in field_of(data, "cells", dict).items()},
                    tuple(Attempt.from_dict(a) for a in field_of(data, "attempts", list)),
                    None if recorded is None else tuple(RecordedCall.from_dict(c) for c in recorded),
-                   None if replayed is None else tuple(Outcome.from_dict(o) for o in replayed))
+                   None if replayed is None else tuple(Outcome.from_dict(o) for o in replayed),
+                   float(field_of(data, "wall_seconds", (int, float))))

@@ -27,7 +27,8 @@ class StudentResult:
     cells: dict  # grade_id -> points
     total: float
     max: float
-    seconds: float | None = None  # of the in-notebook run
+    seconds: float | None = None  # of the in-notebook run's cells
+    job_seconds: float | None = None  # both runs, wall time as the coordinator saw them
     attempts: int | None = None
     sandbox: str | None = None
     verified: list = field(default_factory=list)  # graded cells confirmed by the trusted run
