@@ -4,6 +4,7 @@ without outputs or execution counts (what nbstripout would remove)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -64,3 +65,17 @@ def test_stamped_colab_cells_are_current():
         [sys.executable, str(REPO / "scripts" / "stamp_colab.py"), "--check"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_renders_and_documents_what_the_code_has():
+    readme = (REPO / "README.md").read_text()
+    assert readme.count("```") % 2 == 0, "an unclosed code block"
+    code = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.py"))
+    variables = set(re.findall(r"CNNCOURSE_[A-Z_]+", code))
+    assert variables and {v for v in variables if f"`{v}`" not in readme} == set()
+    modules = {p.stem for p in (REPO / "src" / "cnncourse").rglob("*.py")} - {"__init__", "__main__"}
+    assert {m for m in modules if f"`{m}`" not in readme} == set(), "a module missing from the module table"
+    targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), flags=re.M))
+    assert set(re.findall(r"\bmake ([a-z][\w-]*)", readme)) <= targets
+    for link in re.findall(r"\]\((?!https?:|#)([^)]+)\)", readme):
+        assert (REPO / link).exists(), f"README links to {link}, which is not in the repository"
