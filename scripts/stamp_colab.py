@@ -40,7 +40,8 @@ if IN_COLAB:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
             said = (done.stderr or done.stdout).strip().splitlines() or [f"exit code {{done.returncode}}"]
-            raise SetupFailed(f"{{what}} failed: {{said[-1]}}")
+            reason = next((x for x in said if x.lower().startswith(("fatal:", "error:"))), said[-1])
+            raise SetupFailed(f"{{what}} failed: {{reason}}")
 
     if not os.path.isdir(os.path.join(COURSE_DIR, "src", "cnncourse")):
         setup_step(f"downloading the course from {{COURSE_URL}}",
