@@ -4,6 +4,7 @@ $CNNCOURSE_DATA, the course's datasets/, or the cache that ``cnncourse data fetc
 from __future__ import annotations
 
 import hashlib
+import os
 import tarfile
 import zipfile
 from pathlib import Path
@@ -63,18 +64,25 @@ def test_cli_without_a_course_exits_2_with_the_hint(nowhere, capsys):
     assert "pass --course PATH" in capsys.readouterr().err
 
 
-def test_public_names_follow_the_course(nowhere):
+def test_public_names_follow_the_course_and_come_back(nowhere):
     course = fake_course(nowhere / "c")
-    try:
-        layout.use(course)
+    before = (layout.SOLUTIONS, layout.COURSE)
+    with layout.using(course):
         assert (layout.SOLUTIONS, layout.NOTEBOOKS, layout.AUTOGRADER, layout.BUILD) == tuple(
             course.resolve() / n for n in ("solutions", "notebooks", "autograder", "build")
         )
+        assert os.environ[layout.ENV] == str(course.resolve())  # for the kernels and nbgrader it starts
         assert layout.assignments() == []
         with pytest.raises(FileNotFoundError, match="known notebooks: none"):
             layout.notebook_path("01_x")
-    finally:
-        layout.use(REPO)
+    assert (layout.SOLUTIONS, layout.COURSE) == before and layout.ENV not in os.environ
+
+
+def test_a_command_leaves_the_process_as_it_found_it(nowhere):
+    course = fake_course(nowhere / "c")
+    before = (layout.SOLUTIONS, data.DATA_DIR, data.DATA_ORIGIN)
+    assert cli.main(["--course", str(course), "release", "01_x"]) == 2  # no such notebook: but the course was used
+    assert (layout.SOLUTIONS, data.DATA_DIR, data.DATA_ORIGIN) == before and layout.ENV not in os.environ
 
 
 def test_packaged_manifest_is_the_repository_manifest():

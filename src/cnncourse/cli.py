@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -94,6 +95,21 @@ def _data(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _data_of_the_course():
+    """Locate the data again for the course now in use (it was located on import), and restore it after."""
+    data = sys.modules.get("cnncourse.data")
+    if data is None:
+        yield
+        return
+    saved = data.DATA_DIR, data.DATA_ORIGIN
+    data.DATA_DIR, data.DATA_ORIGIN = data.locate_data()
+    try:
+        yield
+    finally:
+        data.DATA_DIR, data.DATA_ORIGIN = saved
+
+
 GRADE_TIMEOUT_S = 120.0
 NEEDS_COURSE = ("run", "release", "grade", "bench")
 
@@ -166,12 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command in NEEDS_COURSE:
-            args.course = layout.use(args.course)
-            if "cnncourse.data" in sys.modules:  # imported before the course was known: locate again
-                data = sys.modules["cnncourse.data"]
-                data.DATA_DIR, data.DATA_ORIGIN = data.locate_data()
-        return args.func(args)
+        if args.command not in NEEDS_COURSE:
+            return args.func(args)
+        with layout.using(args.course) as args.course, _data_of_the_course():
+            return args.func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"cnncourse {args.command}: {error}", file=sys.stderr)
         return 2

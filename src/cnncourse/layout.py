@@ -9,6 +9,7 @@ says how to point at one. The module-level names ``SOLUTIONS``, ``NOTEBOOKS``, `
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,20 @@ def use(explicit: str | Path | None = None) -> Course:
     _bind(course)
     os.environ[ENV] = str(course.root)  # kernels and nbgrader started from here find the same course
     return course
+
+
+@contextlib.contextmanager
+def using(explicit: str | Path | None = None):
+    """``use`` for the duration of a command: the previous course and $CNNCOURSE_ROOT come back after."""
+    saved, variable = COURSE, os.environ.get(ENV)
+    try:
+        yield use(explicit)
+    finally:
+        _bind(saved)
+        if variable is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = variable
 
 
 try:
