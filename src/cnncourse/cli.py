@@ -40,11 +40,33 @@ def _grade(args) -> int:
     from .grading import Grader, summary_table
 
     layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
+    from .grader import instructor
+
+    previous = instructor.load_previous(Path(args.out))
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet).run()
+    report = instructor.finish(report, Path(args.out), Path(args.course), previous, overrides_csv=args.overrides,
+                               late_policy=args.late_policy, deadline=args.deadline, extensions_csv=args.extensions,
+                               export=args.export, export_by=args.export_by)
     print(summary_table(report))
-    print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/")
+    if instructor.changes_table(report):
+        print(instructor.changes_table(report))
+    print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/, "
+          f"{Path(args.out) / 'index.html'}" + (f", {report['export']}" if report.get("export") else ""))
+    return 0
+
+
+def _similarity(args) -> int:
+    from .grader.similarity import similarity_report
+
+    found = similarity_report(args.assignment, Path(args.submissions), Path(args.out), Path(args.course))
+    flagged = [p for p in found["pairs"] if p["flagged"]]
+    print(f"{len(found['pairs'])} pairs compared, {len(flagged)} flagged, groups: "
+          + ("; ".join(", ".join(g) for g in found["groups"]) or "none"))
+    for p in flagged:
+        print(f"  {p['a']} ~ {p['b']}: {p['score']:.0%}")
+    print(f"→ {Path(args.out) / 'index.html'}")
     return 0
 
 
@@ -93,7 +115,20 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--all-cells", action="store_true", help="also run the cells after the last graded one")
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    # instructor tools: overrides, late policy, LMS export (cnncourse.grader.instructor), similarity report
+    grade.add_argument("--overrides", type=Path, default=None, help="CSV student,cell,points,comment; kept in "
+                                                                      "--out and reapplied on every regrade")
+    grade.add_argument("--late-policy", default=None, help="e.g. grace=15m,per-day=10%%,cap=30%% (needs --deadline)")
+    grade.add_argument("--extensions", type=Path, default=None, help="CSV student,deadline or student,extension (2d)")
+    grade.add_argument("--export", choices=("canvas", "moodle", "csv"), default=None, help="also write export-FMT.csv")
+    grade.add_argument("--export-by", choices=("notebook", "cell"), default="notebook", help="one column per …")
     grade.set_defaults(func=_grade)
+    similarity = sub.add_parser("similarity", help="pairs of students whose answers are alike → DIR/index.html")
+    similarity.add_argument("assignment", help="NN_topic name")
+    similarity.add_argument("submissions", help="a .zip or a folder, as for grade")
+    similarity.add_argument("--out", default=str(layout.BUILD / "similarity"), help="output folder")
+    similarity.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root")
+    similarity.set_defaults(func=_similarity)
 
     bench = sub.add_parser("bench", help="class grading throughput: stock nbgrader autograde vs cnncourse grade")
     bench.add_argument("--assignment", default="01_images_as_tensors")

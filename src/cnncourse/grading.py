@@ -383,6 +383,7 @@ class Grader:
                 submission.notes.append("executor error: " + attempt["log"].strip().splitlines()[-1])
         result = self._result(submission, status, reason, points)
         result["seconds"] = round(sum(r["seconds"] for r in execution["cells"].values()), 3)
+        result["cell_seconds"] = {_label(notebook.cells[int(i)]): r["seconds"] for i, r in execution["cells"].items()}
         result["attempts"] = len(execution["attempts"])
         result["sandbox"] = execution["attempts"][-1].get("sandbox") if execution["attempts"] else None
         result["verified"] = sorted(gid for gid, verdict in checked.items() if verdict["ok"])
