@@ -87,7 +87,8 @@ def _check_number(value):
     return value''', ORIGINAL[1])
 INDEPENDENT = [
     ('def double(x):\n    """Twice x."""\n    return x + x', "def square(x):\n    return x ** 2"),
-    ("import operator\n\ndef double(x):\n    return operator.mul(x, 2)", "def square(x):\n    return operator.mul(x, x)"),
+    ("import operator\n\ndef double(x):\n    return operator.mul(x, 2)",
+     "def square(x):\n    return operator.mul(x, x)"),
     ("def double(x):\n    doubled = 0\n    doubled += x\n    doubled += x\n    return doubled",
      "def square(x):\n    return pow(x, 2)"),
     ("def double(x):\n    return sum([x, x])",
@@ -110,11 +111,14 @@ PLANTED |= {
     "late_one_day": (SOLUTION, DEADLINE + timedelta(hours=10), "late", 4.5, "1 day(s) × 10% = -0.5"),
     "late_four_days": (SOLUTION, DEADLINE + timedelta(days=3, hours=12), "late", 3.5, "(cap)"),
     "within_grace": (SOLUTION, DEADLINE + timedelta(minutes=30), "graded", 5, "within the 1.0 h grace period"),
-    "extended": (SOLUTION, DEADLINE + timedelta(days=2), "graded", 5, "medical: deadline 2026-12-04T10:00+00:00, on time"),
-    "overridden_1": ((WRONG_ON_HIDDEN, SOLUTION[1]), SUBMITTED, "graded", 4, "override test_double: 0 → 2 (right idea)"),
+    "extended": (SOLUTION, DEADLINE + timedelta(days=2), "graded", 5,
+                 "medical: deadline 2026-12-04T10:00+00:00, on time"),
+    "overridden_1": ((WRONG_ON_HIDDEN, SOLUTION[1]), SUBMITTED, "graded", 4,
+                     "override test_double: 0 → 2 (right idea)"),
     "overridden_2": (None, SUBMITTED, "graded", 2, "override test_square: 0 → 2 (answer emailed on time)"),
 }
-OVERRIDES = [("overridden_1", "test_double", "2", "right idea"), ("overridden_2", "test_square", "2", "answer emailed on time")]
+OVERRIDES = [("overridden_1", "test_double", "2", "right idea"),
+             ("overridden_2", "test_square", "2", "answer emailed on time")]
 COPIES = {"original", "renamed_copy", "reordered_copy"}
 
 
@@ -276,7 +280,7 @@ class _Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         self.svgs += tag == "svg"
-        if tag == "a":
+        if tag == "a" and dict(attrs).get("href"):
             self.links.append(dict(attrs)["href"])
 
     def handle_data(self, data):

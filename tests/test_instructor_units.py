@@ -129,7 +129,8 @@ def test_exports_layouts():
 
 
 def test_normalization_ignores_names_literals_comments_and_layout():
-    one = "def f(values):\n    # add them\n    total = 0\n    for v in values:\n        total += v * 2.5\n    return total\n"
+    one = ("def f(values):\n    # add them\n    total = 0\n    for v in values:\n        total += v * 2.5\n"
+           "    return total\n")
     two = "def g(xs):\n    acc=0  # start\n    for x in xs: acc += x*7\n    return acc"
     assert similarity.normalize(one).text == similarity.normalize(two).text == "defV(V):V=NforVinV:V+=V*NreturnV"
     assert similarity.normalize("print(len(x))").text == "print(len(V))", "builtins and keywords stay"
@@ -148,3 +149,15 @@ def test_groups_join_chains_of_flagged_pairs():
     pairs = [{"a": "a", "b": "b", "flagged": True}, {"a": "b", "b": "c", "flagged": True},
              {"a": "d", "b": "e", "flagged": True}, {"a": "c", "b": "f", "flagged": False}]
     assert similarity.groups(pairs) == [["a", "b", "c"], ["d", "e"]]
+
+
+def test_options_are_checked_before_grading(tmp_path):
+    from cnncourse.grader.instructor import check_options
+
+    with pytest.raises(ValueError, match="needs --deadline"):
+        check_options("per-day=10%", None, None, None)
+    with pytest.raises(ValueError, match="not an amount"):
+        check_options("per-day=lots", DEADLINE.isoformat(), None, None)
+    with pytest.raises(FileNotFoundError, match="overrides file not found"):
+        check_options(None, None, None, tmp_path / "nope.csv")
+    check_options("grace=1h", DEADLINE.isoformat(), None, None)

@@ -42,6 +42,7 @@ def _grade(args) -> int:
     layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
     from .grader import instructor
 
+    instructor.check_options(args.late_policy, args.deadline, args.extensions, args.overrides)
     previous = instructor.load_previous(Path(args.out))
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
@@ -116,12 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     # instructor tools: overrides, late policy, LMS export (cnncourse.grader.instructor), similarity report
-    grade.add_argument("--overrides", type=Path, default=None, help="CSV student,cell,points,comment; kept in "
-                                                                      "--out and reapplied on every regrade")
-    grade.add_argument("--late-policy", default=None, help="e.g. grace=15m,per-day=10%%,cap=30%% (needs --deadline)")
-    grade.add_argument("--extensions", type=Path, default=None, help="CSV student,deadline or student,extension (2d)")
-    grade.add_argument("--export", choices=("canvas", "moodle", "csv"), default=None, help="also write export-FMT.csv")
-    grade.add_argument("--export-by", choices=("notebook", "cell"), default="notebook", help="one column per …")
+    grade.add_argument("--overrides", type=Path, metavar="CSV",
+                       help="student,cell,points,comment; kept in --out and reapplied on every regrade")
+    grade.add_argument("--late-policy", metavar="POLICY",
+                       help="e.g. grace=15m,per-day=10%%,cap=30%% (needs --deadline)")
+    grade.add_argument("--extensions", type=Path, metavar="CSV", help="student,deadline or student,extension (e.g. 2d)")
+    grade.add_argument("--export", choices=("canvas", "moodle", "csv"), help="also write --out/export-FORMAT.csv")
+    grade.add_argument("--export-by", choices=("notebook", "cell"), default="notebook",
+                       help="export columns: one per notebook (default) or one per test cell")
     grade.set_defaults(func=_grade)
     similarity = sub.add_parser("similarity", help="pairs of students whose answers are alike → DIR/index.html")
     similarity.add_argument("assignment", help="NN_topic name")

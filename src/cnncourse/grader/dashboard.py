@@ -56,7 +56,8 @@ def _grade_id(cell) -> str | None:
 
 
 def failure_messages(out: Path, report: dict) -> dict:
-    """{grade id: (Counter(message → count), {(grade id, message): students})} from the error outputs of the autograded notebooks."""
+    """From the error outputs of the autograded notebooks: {grade id: (Counter(message → count),
+    {(grade id, message): students})}."""
     found: dict[str, Counter] = defaultdict(Counter)
     who: dict[tuple, list] = defaultdict(list)
     for row in report["students"]:
@@ -71,7 +72,8 @@ def failure_messages(out: Path, report: dict) -> dict:
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
             if errors:
                 first = (errors[-1].get("evalue") or "").strip().splitlines()
-                message = f"{errors[-1].get('ename', 'Error')}: {first[0]}" if first else errors[-1].get("ename", "Error")
+                ename = errors[-1].get("ename", "Error")
+                message = f"{ename}: {first[0]}" if first else ename
             elif not cell.get("outputs"):
                 message = "no output (cell not run: time-out or crash earlier)"
             else:
@@ -112,7 +114,8 @@ def render(out: Path, report: dict) -> str:
     parts = [f"<h1>{_e(name)}: class dashboard</h1>",
              f"<p id='summary'>{len(rows)} students, {len(with_notebook)} with a notebook; mean "
              f"{'n/a' if mean is None else f'{mean:.2f}'} / {report['max']:g}, median "
-             f"{'n/a' if not totals else f'{statistics.median(totals):g}'}; generated {_e(report.get('generated', ''))}</p>"]
+             f"{'n/a' if not totals else f'{statistics.median(totals):g}'}; "
+             f"generated {_e(report.get('generated', ''))}</p>"]
     if report.get("late_policy"):
         parts.append(f"<p>Late policy: {_e(report['late_policy']['policy'])}; deadline "
                      f"{_e(report['late_policy']['deadline'])}</p>")

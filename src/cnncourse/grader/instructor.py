@@ -55,6 +55,18 @@ def sync_gradebook(db_url: str, report: dict) -> None:
         gradebook.db.commit()
 
 
+def check_options(late_policy: str | None, deadline, extensions_csv: Path | None, overrides_csv: Path | None) -> None:
+    """Fail before grading, not after: a policy that does not parse, a policy without a deadline, missing files."""
+    from cnncourse.grading import parse_deadline
+
+    LatePolicy.parse(late_policy)
+    if late_policy and deadline is None and extensions_csv is None:
+        raise ValueError("--late-policy needs --deadline (or --extensions)")
+    read_extensions(extensions_csv, parse_deadline(deadline))
+    if overrides_csv is not None and not Path(overrides_csv).is_file():
+        raise FileNotFoundError(f"overrides file not found: {overrides_csv}")
+
+
 def _adjusted(row: dict | None) -> bool:
     return bool(row and (row.get("overrides") or row.get("late_penalty")))
 

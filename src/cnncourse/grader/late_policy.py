@@ -126,7 +126,8 @@ def apply_policy(report: dict, policy: LatePolicy, deadline: datetime | None, ex
     """
     report = {**report, "students": [dict(r) for r in report["students"]],
               "late_policy": {"policy": policy.describe(), "deadline": deadline.isoformat() if deadline else None,
-                              "extensions": {s: {"deadline": d.isoformat(), "reason": w} for s, (d, w) in extensions.items()}}}
+                              "extensions": {s: {"deadline": d.isoformat(), "reason": w}
+                                             for s, (d, w) in extensions.items()}}}
     for row in report["students"]:
         mine, why = extensions.get(row["student"], (deadline, None))
         reason = GRADER_LATE.sub("", row.get("reason") or "").strip("; ")
@@ -141,7 +142,8 @@ def apply_policy(report: dict, policy: LatePolicy, deadline: datetime | None, ex
             if late_by > 0:
                 days, taken = policy.penalty(late_by, row["max"])
                 if days == 0:
-                    notes.append(f"submitted {_duration(late_by)} late, within the {_duration(policy.grace)} grace period")
+                    notes.append(f"submitted {_duration(late_by)} late, "
+                                 f"within the {_duration(policy.grace)} grace period")
                 else:
                     capped = " (cap)" if policy.cap and taken == round(policy.cap.points(row["max"]), 4) else ""
                     notes.append(f"submitted {_duration(late_by)} late: {days} day(s) × {policy.per_day} = "

@@ -1,8 +1,9 @@
 """Which students' answers are too alike: ``cnncourse similarity ASSIGNMENT SUBMISSIONS --out DIR``.
 
-Why this design (copydetect evaluated first): copydetect 0.5.0 brings the winnowing of Schleimer, Wilkerson
-and Aiken ("Winnowing: local algorithms for document fingerprinting", SIGMOD 2003) with the bookkeeping
-that maps matched fingerprints back to copied slices, and we use exactly that part. Its own front end does
+Why this design (copydetect evaluated first): copydetect 0.5.0 brings k-gram fingerprinting with the
+winnowing of Schleimer, Wilkerson and Aiken ("Winnowing: local algorithms for document fingerprinting",
+SIGMOD 2003) and the bookkeeping that maps matched fingerprints back to copied slices; we use exactly that
+part. Its own front end does
 not fit notebooks: it reads whole files (a notebook is JSON; only the answer cells are the student's work),
 its pygments filter keeps numeric literals, and its boilerplate filter assumes unique hashes. So this module
 reads each submission through the grader's own intake (the answer of every grade id, however the cells were
@@ -27,7 +28,10 @@ from pathlib import Path
 import numpy as np
 
 K = 25  # noise threshold: a match shorter than 25 normalized characters (~10 tokens) is ignored
-WINDOW = 4  # winnowing window: every match of at least K + WINDOW - 1 characters is found
+# Winnowing window 1 keeps every k-gram: answers are short, and with a larger window which fingerprints are
+# kept depends on Python's per-process string hash (copydetect hashes with hash()), so scores would vary
+# from run to run. With 1 every shared stretch of K normalized characters is found, the same way every time.
+WINDOW = 1
 THRESHOLD = 0.6  # a pair is flagged when the copied share of either answer reaches this
 MIN_OVERLAP = 2 * K  # ... and the shared part is long enough to be more than one idiom
 KEEP = set(keyword.kwlist) | set(dir(builtins))
@@ -249,8 +253,7 @@ def write_report(out: Path, assignment: str, prints: list[Fingerprint], pairs: l
     out = Path(out)
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     code = {fp.student: fp.code for fp in prints}
-    shown = [p for p in pairs if p["flagged"]] or pairs[:0]
-    shown += [p for p in pairs[:top] if not p["flagged"]]
+    shown = [p for p in pairs if p["flagged"]] + [p for p in pairs[:top] if not p["flagged"]]
     rows = []
     for p in shown:
         link = f'<a href="{html.escape(_pair_file(p))}">side by side</a>'
