@@ -32,8 +32,8 @@ run: $(STAMP)  ## execute every solution notebook in quick mode, write build/rep
 run-full: $(STAMP)  ## the same in full mode (QUICK=False): homework / GPU run
 	$(BIN)/cnncourse run --full $(NOTEBOOKS)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP)  ## unit + contract tests on every core; a notebook's contract checks share one worker (loadgroup)
+	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
 release: $(STAMP)  ## regenerate the student copies notebooks/ from solutions/
 	$(BIN)/cnncourse release $(NOTEBOOKS)
@@ -41,8 +41,9 @@ release: $(STAMP)  ## regenerate the student copies notebooks/ from solutions/
 grade: $(STAMP)  ## make grade ASSIGNMENT=01_images_as_tensors SUBMISSIONS=class.zip OUT=build/grades
 	$(BIN)/cnncourse grade $(ASSIGNMENT) $(SUBMISSIONS) --out $(OUT)
 
-bench: $(STAMP)  ## grading throughput, stock nbgrader vs cnncourse grade, on a planted class of 40
-	$(BIN)/cnncourse bench --assignment $(ASSIGNMENT) | tee build/bench.txt
+bench: $(STAMP)  ## grading throughput per notebook (all, or NOTEBOOKS=...): stock nbgrader vs cnncourse grade
+	@mkdir -p build
+	$(BIN)/cnncourse bench $(foreach nb,$(NOTEBOOKS),--assignment $(nb)) --out build/bench.json | tee build/bench.txt
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from cnncourse import layout
 from cnncourse.grader import trusted
+from cnncourse.grader.records import Outcome, RecordedCall
 
 matplotlib.use("Agg")
 
@@ -230,7 +231,13 @@ def _recorded_calls(namespace, cell, function):
     recorder.wrap(recording, [function])
     recorder.cell = cell.metadata["nbgrader"]["grade_id"]
     _run(cell, recording)
-    return [call for call in recorder.calls if call["name"] == function]
+    return [RecordedCall.from_dict(call) for call in recorder.calls if call["name"] == function]
+
+
+def _verdict(namespace, calls) -> dict:
+    """The trusted replay of ``calls`` on ``namespace``'s functions: ``{grade_id: Verdict}``."""
+    outcomes = [Outcome.from_dict(o) for o in trusted.replay(namespace, [c.replay_call() for c in calls], timeout=60)]
+    return trusted.verdicts(calls, outcomes)
 
 
 @pytest.mark.parametrize("function", sorted(FUNCTIONS))
@@ -242,8 +249,8 @@ def test_solution_passes_its_grade_cell(notebook, function):
         assert not calls, "numerical_gradient's calls take a callable and are not recorded"
     else:
         assert calls, f"the grade cell of {function} makes no plain-data call"
-        verdict = trusted.verdicts(calls, list(trusted.replay(namespace, calls, timeout=60)))
-        assert all(v["ok"] for v in verdict.values()), verdict
+        verdict = _verdict(namespace, calls)
+        assert all(v.ok for v in verdict.values()), verdict
 
 
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
@@ -257,8 +264,8 @@ def test_mutant_fails_the_hidden_tests(notebook, mutant, capsys):
         _run(cell, mutated)
     if function not in CALLABLE_ARGUMENT:  # outside the kernel: the recorded calls replayed on the mutant
         calls = _recorded_calls(namespace, cell, function)
-        verdict = trusted.verdicts(calls, list(trusted.replay(mutated, calls, timeout=60)))
-        assert not all(v["ok"] for v in verdict.values()), f"{mutant} passes the trusted replay"
+        verdict = _verdict(mutated, calls)
+        assert not all(v.ok for v in verdict.values()), f"{mutant} passes the trusted replay"
 
 
 def test_switchable_references_are_right_when_switched_off(notebook):

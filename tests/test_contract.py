@@ -5,7 +5,10 @@
 (c) the class grader (``cnncourse grade``) gives the solution, submitted as is, full marks on every graded cell;
 (d) it gives the untouched student copy 0 on every graded cell;
 (e) every graded test cell has points and a unique grade_id, every graded answer has a hidden test,
-    and the notebook follows the template (Colab badge, setup cell, parameters cell).
+    and the notebook follows the template (Colab badge, setup cell, parameters cell);
+(f) grading only the cells the graded cells depend on gives the same scores as running every cell.
+(c), (d), (f) and the feedback check share one release and one pair of grader passes per notebook: under
+pytest-xdist (``-n auto --dist loadgroup``) a notebook's tests form one group, run by one worker.
 """
 from __future__ import annotations
 
@@ -21,9 +24,10 @@ from cnncourse.grader.grading import Grader
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from cnncourse.run import run_notebook
 
-from conftest import make_course
+from tests.notebooks import make_course
 
 NAMES = layout.assignments()
+GROUPED = [pytest.param(name, marks=pytest.mark.xdist_group(f"contract-{name}")) for name in NAMES]
 
 
 def test_course_has_notebooks():
@@ -39,9 +43,10 @@ def _grade_cells(nb):
     return [c for c in nb.cells if _nbgrader(c).get("grade")]
 
 
-@pytest.fixture(scope="module", params=NAMES)
+@pytest.fixture(scope="module", params=GROUPED)
 def graded(request, tmp_path_factory):
-    """One throw-away course per notebook: release it, then grade the solution and the blank copy as a class."""
+    """One throw-away course per notebook: release it, then grade the solution and the blank copy as a class,
+    once with the dependency selection (the default) and once with every cell (``--all-cells``)."""
     name = request.param
     root = tmp_path_factory.mktemp(name)
     course = make_course(root, [name])
@@ -50,8 +55,10 @@ def graded(request, tmp_path_factory):
         (root / "class" / student).mkdir(parents=True)
         shutil.copy(source, root / "class" / student / f"{name}.ipynb")
     report = Grader(name, root / "class", root / "out", course_root=course, progress=False).run()
+    every = Grader(name, root / "class", root / "out-all", course_root=course, progress=False, all_cells=True).run()
     rows = {row["student"]: row for row in report["students"]}
-    return {"name": name, "out": root / "out", "released": released, "rows": rows, "cells": report["cells"]}
+    return {"name": name, "out": root / "out", "released": released, "rows": rows, "cells": report["cells"],
+            "all_cells_rows": {row["student"]: row for row in every["students"]}, "summary": report["summary"]}
 
 
 @pytest.mark.slow
@@ -84,6 +91,15 @@ def test_d_blank_copy_gets_zero(graded):
     assert row["status"] == "graded" and row["cells"].keys() == graded["cells"].keys(), (row["status"], row["reason"])
     earned = {cell: score for cell, score in row["cells"].items() if score != 0}
     assert not earned, f"the untouched student copy earned points on {earned}"
+
+
+@pytest.mark.slow
+def test_f_selection_scores_like_all_cells(graded):
+    for student in ("solution", "blank"):
+        selected, every = graded["rows"][student], graded["all_cells_rows"][student]
+        assert (selected["cells"], selected["status"]) == (every["cells"], every["status"]), \
+            (student, selected["reason"], every["reason"], graded["summary"]["skipped_cells"])
+        assert every["skipped"] == [], "--all-cells runs every cell"
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import pytest
 
 from cnncourse import cli
 from cnncourse.run import run_all
-from conftest import nb_cell, write_notebook
+from tests.notebooks import nb_cell, write_notebook
 
 PARAMS = nb_cell('QUICK = False\nDEVICE = "cpu"\nSEED = 0', tags=("parameters",))
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from . import layout
+from .grader import config as grader_config
 from .run import CELL_TIMEOUT_S
 
 GRADE_HELP = """Accepted submissions (a zip may hold any of them, inside one wrapper folder or not):
@@ -38,9 +39,10 @@ def _release(args) -> int:
 
 
 def _grade(args) -> int:
-    from .grader.grading import Grader, summary_table
+    from .grader.grading import Grader
+    from .grader.report import summary_table
 
-    layout.notebook_path(args.assignment, Path(args.course).parent / "solutions")
+    layout.notebook_path(args.assignment, grader_config.solutions_dir(Path(args.course)))
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet,
@@ -51,16 +53,12 @@ def _grade(args) -> int:
 
 
 def _bench(args) -> int:
-    import json
+    from .grader.bench import bench_course, table
 
-    from .bench import grading_throughput
-
-    figures = grading_throughput(args.assignment, args.n, args.workers, stock=not args.no_stock)
-    print(json.dumps(figures, indent=1))
-    if "ratio" in figures:
-        print(f"stock nbgrader autograde: {figures['stock_per_minute']} submissions/min; cnncourse grade: "
-              f"{figures['ours_per_minute']} submissions/min with {figures['workers']} workers → "
-              f"{figures['ratio']}× (same scores: {figures['same_scores']})")
+    figures = bench_course(args.assignment, args.n, args.workers, stock=not args.no_stock, students=args.students,
+                           dask_workers=args.dask_workers, out=Path(args.out))
+    print(table(figures))
+    print(f"→ {args.out}")
     return 0
 
 
@@ -88,22 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("submissions", help="a .zip or a folder (shapes below)")
     grade.add_argument("--out", default=str(layout.BUILD / "grades"), help="output folder (default build/grades)")
     grade.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
-    grade.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    grade.add_argument("--timeout", type=float, default=grader_config.DEFAULT_TIMEOUT_S,
+                       help=f"seconds per cell (default {grader_config.DEFAULT_TIMEOUT_S:g})")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     grade.add_argument("--deadline", default=None, help="ISO time, e.g. 2026-12-01T23:59+01:00: later is 'late'")
     grade.add_argument("--trust-timestamps", action="store_true",
                        help="take submission times from timestamp.txt beside each notebook (nbgrader's exchange "
                             "layout; students can write that file): only for a trusted exchange")
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address: run the jobs on that cluster")
-    grade.add_argument("--all-cells", action="store_true", help="also run the cells after the last graded one")
+    grade.add_argument("--all-cells", action="store_true",
+                       help="run every cell (default: only the cells the graded cells depend on)")
     grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
-    bench = sub.add_parser("bench", help="class grading throughput: stock nbgrader autograde vs cnncourse grade")
-    bench.add_argument("--assignment", default="01_images_as_tensors")
-    bench.add_argument("-n", type=int, default=40, help="submissions in the planted class (default 40)")
-    bench.add_argument("--workers", type=int, default=None)
+    bench = sub.add_parser("bench", help="class grading throughput per notebook: stock nbgrader autograde vs "
+                                         "cnncourse grade on the same planted class")
+    bench.add_argument("--assignment", action="append", default=None,
+                       help="NN_topic (repeatable; default: every notebook of the course)")
+    bench.add_argument("-n", type=int, default=3, help="submissions per planted class, in thirds (default 3)")
+    bench.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
+    bench.add_argument("--students", type=int, default=200, help="class size of the estimate (default 200)")
+    bench.add_argument("--dask-workers", type=int, default=16, help="Dask workers of the estimate (default 16)")
+    bench.add_argument("--out", default=str(layout.BUILD / "bench.json"), help="figures (default build/bench.json)")
     bench.add_argument("--no-stock", action="store_true", help="time cnncourse grade only")
     bench.set_defaults(func=_bench)
     return parser

@@ -28,19 +28,3 @@ def notebook_path(name: str, folder: Path = SOLUTIONS) -> Path:
         known = ", ".join(assignments(folder)) or "none"
         raise FileNotFoundError(f"no notebook {path}; known notebooks: {known}")
     return path
-
-
-def scratch_course(root: Path, names=()) -> Path:
-    """A throw-away course like the repository's: autograder/nbgrader_config.py + solutions/NAME.
-
-    Returns the course root (``root/autograder``); the config resolves solutions/ and notebooks/
-    next to it, so nothing in the repository is touched (tests, ``make bench``).
-    """
-    import shutil
-
-    course = Path(root) / "autograder"
-    course.mkdir(parents=True)
-    shutil.copy(AUTOGRADER / "nbgrader_config.py", course / "nbgrader_config.py")
-    for name in names:
-        shutil.copytree(SOLUTIONS / name, Path(root) / "solutions" / name)
-    return course

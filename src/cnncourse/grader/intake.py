@@ -409,22 +409,7 @@ def assemble(source_nb, release_nb, student_cells: list[dict]) -> Assembled:
         gid = master.metadata.get("nbgrader", {}).get("grade_id", master.get("id"))
         hits = find(master) if role != "text" else []
         if role == "answer":
-            if not hits:
-                wanted = defined_names(released.get(master.get("id"), master).source)
-                hits = [p for p, c in enumerate(student_cells) if p not in claimed and c["type"] == "code"
-                        and wanted and wanted <= defined_names(c["source"]) and not (c["nbgrader"] or {}).get("locked")]
-                if hits:
-                    notes.append(f"answer cell {gid} found by the names it defines (its metadata was changed)")
-            if hits:
-                chosen = student_cells[hits[-1]]
-                cell.source = chosen["source"]
-                if len(hits) > 1:
-                    notes.append(f"answer cell {gid} appears {len(hits)} times: graded the last one")
-                if chosen["type"] != "code":
-                    notes.append(f"answer cell {gid} was a {chosen['type']} cell: run as code")
-            else:
-                cell.source = released.get(master.get("id"), master).source
-                notes.append(f"answer cell {gid} missing: graded as blank")
+            hits = _fill_answer(cell, released.get(master.get("id"), master), hits, student_cells, claimed, notes, gid)
         elif role == "locked":
             view = released.get(master.get("id"))
             if not hits:
@@ -448,6 +433,35 @@ def assemble(source_nb, release_nb, student_cells: list[dict]) -> Assembled:
             claimed[p] = j
         out.append((j, 0, cell))
 
+    _add_own_cells(out, student_cells, claimed, notes)
+    notebook = nbformat.v4.new_notebook(metadata=copy_node(source_nb.metadata))
+    notebook.cells = [cell for _, _, cell in out]
+    return Assembled(notebook, notes, tampered)
+
+
+def _fill_answer(cell, released, hits, student_cells, claimed, notes, gid) -> list[int]:
+    """The student's answer into ``cell`` (found by grade id, cell id, or the names it defines); its positions."""
+    if not hits:
+        wanted = defined_names(released.source)
+        hits = [p for p, c in enumerate(student_cells) if p not in claimed and c["type"] == "code"
+                and wanted and wanted <= defined_names(c["source"]) and not (c["nbgrader"] or {}).get("locked")]
+        if hits:
+            notes.append(f"answer cell {gid} found by the names it defines (its metadata was changed)")
+    if hits:
+        chosen = student_cells[hits[-1]]
+        cell.source = chosen["source"]
+        if len(hits) > 1:
+            notes.append(f"answer cell {gid} appears {len(hits)} times: graded the last one")
+        if chosen["type"] != "code":
+            notes.append(f"answer cell {gid} was a {chosen['type']} cell: run as code")
+    else:
+        cell.source = released.source
+        notes.append(f"answer cell {gid} missing: graded as blank")
+    return hits
+
+
+def _add_own_cells(out: list, student_cells: list[dict], claimed: dict, notes: list) -> None:
+    """The student's own code cells, each after the assignment cell it followed; ``out`` sorted into order."""
     last_anchor, own, order = -1, 0, []
     for pos, cell in enumerate(student_cells):
         if pos in claimed:
@@ -461,6 +475,3 @@ def assemble(source_nb, release_nb, student_cells: list[dict]) -> Assembled:
     if order != sorted(order):
         notes.append("cells were reordered: graded in the assignment's order")
     out.sort(key=lambda item: (item[0], item[1]))
-    notebook = nbformat.v4.new_notebook(metadata=copy_node(source_nb.metadata))
-    notebook.cells = [cell for _, _, cell in out]
-    return Assembled(notebook, notes, tampered)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x40000000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
 FIRST_UID = 200_000  # each job gets its own unprivileged uid: jobs cannot signal or read each other
 
 DEFAULT_LIMITS = {
@@ -103,7 +104,9 @@ def _minimal_root(libc, job_dir: Path, readable) -> None:
     new_root = root_dir(os.getpid())
     _tmpfs(libc, new_root, "16m", "755")
     _tmpfs(libc, new_root + "/tmp", "256m")  # before the binds: the course itself may live below /tmp
-    for path in [*SYSTEM_PATHS, *sorted({str(Path(p).resolve()) for p in readable})]:
+    # a symlinked path (a venv linked from elsewhere) is kept as a link to its bound target
+    shown = {str(Path(p).resolve()) for p in readable} | {str(Path(p).absolute()) for p in readable}
+    for path in [*SYSTEM_PATHS, *sorted(shown, key=os.path.islink)]:
         _bind(libc, path, new_root)
     _tmpfs(libc, new_root + "/dev/shm", "256m")  # after /dev: over the host's shared memory
     _bind(libc, str(job_dir), new_root, writable=True)
@@ -120,6 +123,7 @@ def _enter_pid_namespace(libc, uid: int) -> None:
     """
     pid = os.fork()
     if pid == 0:
+        _check(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "die with the relay")
         _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "fresh /proc")
         return
     os.setgroups([])

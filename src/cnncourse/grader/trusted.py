@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import math
+from dataclasses import dataclass
 import signal
 import sys
 
@@ -195,26 +196,29 @@ class CallTimeout(Exception):
     pass
 
 
-def replay(namespace: dict, calls: list, timeout: float):
-    """Call the student's functions on the recorded inputs; yield a plain outcome (or why not) per call."""
+def replay(namespace: dict, calls, timeout: float):
+    """Call the student's functions on the recorded inputs (``records.ReplayCall``: name, arguments and
+    RNG state, nothing of the expected result); yield a plain ``records.Outcome`` dict per call."""
     def on_alarm(signum, frame):
         raise CallTimeout(f"call ran longer than {timeout:g} s")
 
     signal.signal(signal.SIGALRM, on_alarm)
     for call in calls:
-        fn = namespace.get(call["name"])
+        fn = namespace.get(call.name)
         if not callable(fn):
-            yield {"missing": call["name"]}
+            yield {"kind": "missing", "value": call.name}
             continue
-        args, kwargs = from_plain(call["args"])
-        set_rng_state(call["rng"])
+        args, kwargs = from_plain(call.args)
+        set_rng_state(call.rng)
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
             result = fn(*args, **kwargs)
-            outcome = _outcome(result) or {"not_plain": type(result).__name__}
+            plain = _outcome(result)
+            outcome = ({"kind": "returns", "value": plain["returns"]} if plain
+                       else {"kind": "not_plain", "value": type(result).__name__})
             outcome["after"] = _after(args, kwargs)
         except BaseException as error:  # noqa: BLE001 — whatever the student raised is the outcome
-            outcome = {"raises": type(error).__name__}
+            outcome = {"kind": "raises", "value": type(error).__name__}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         yield outcome
@@ -276,24 +280,39 @@ def same(expected, got, rtol: float = 1e-3, atol: float = 1e-4) -> bool:
     return False
 
 
-def verdicts(calls: list, outcomes: list) -> dict:
-    """Per test cell: True when every recorded call matched, with the first mismatch otherwise."""
+@dataclass(frozen=True)
+class Verdict:
+    """Whether every recorded call of one test cell matched in the trusted run, and the first mismatch."""
+    ok: bool
+    why: str = ""
+
+
+def mismatch(call, outcome) -> str:
+    """Why ``outcome`` (``records.Outcome``) differs from the reference ``call`` (``RecordedCall``); "" if not."""
+    expected = call.expected
+    if outcome.kind == "missing":
+        return f"{call.name} is not defined"
+    if "raises" in expected or outcome.kind == "raises":
+        got = outcome.value if outcome.kind == "raises" else None
+        if expected.get("raises") != got:
+            return f"{call.name} raised {got}, expected {expected.get('raises', 'a result')}"
+        return ""
+    if outcome.kind != "returns":
+        return f"{call.name} returned a {outcome.value}, not plain data"
+    if not same(expected["returns"], outcome.value):
+        return f"{call.name} returned a different result on a hidden input"
+    if call.after is not None and not same(call.after, outcome.after):
+        return f"{call.name} left its arguments in a different state"
+    return ""
+
+
+def verdicts(calls, outcomes) -> dict:
+    """``{grade_id: Verdict}`` for the test cells with recorded calls; ``outcomes`` None: the run did not finish."""
+    if outcomes is None:
+        return {call.cell: Verdict(False, "the trusted re-run did not finish") for call in calls}
     result = {}
     for call, outcome in zip(calls, outcomes):
-        cell = result.setdefault(call["cell"], {"ok": True, "calls": 0, "why": ""})
-        cell["calls"] += 1
-        if not cell["ok"]:
-            continue
-        if "missing" in outcome:
-            cell.update(ok=False, why=f"{call['name']} is not defined")
-        elif "raises" in call["expected"] or "raises" in outcome:
-            if call["expected"].get("raises") != outcome.get("raises"):
-                cell.update(ok=False, why=f"{call['name']} raised {outcome.get('raises')}, expected "
-                                          f"{call['expected'].get('raises', 'a result')}")
-        elif "returns" not in outcome:
-            cell.update(ok=False, why=f"{call['name']} returned a {outcome.get('not_plain')}, not plain data")
-        elif not same(call["expected"]["returns"], outcome["returns"]):
-            cell.update(ok=False, why=f"{call['name']} returned a different result on a hidden input")
-        elif call["after"] is not None and not same(call["after"], outcome.get("after")):
-            cell.update(ok=False, why=f"{call['name']} left its arguments in a different state")
+        if call.cell not in result or result[call.cell].ok:
+            why = mismatch(call, outcome)
+            result[call.cell] = Verdict(not why, why)
     return result

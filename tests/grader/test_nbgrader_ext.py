@@ -12,7 +12,10 @@ import pytest
 
 from cnncourse.grader import nbgrader_ext
 from cnncourse.grader.nbgrader_cli import stock_autograde as autograde
-from conftest import nb_cell, write_notebook
+from tests.notebooks import nb_cell, write_notebook
+
+# one worker under pytest-xdist (--dist loadgroup): the module-scoped class is graded once
+pytestmark = pytest.mark.xdist_group("grader-stock-nbgrader")
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 SECRET = "assert double(21) == 42, 'hidden message shown to students'"
@@ -52,7 +55,7 @@ def _deleted_tests(nb):
 
 @pytest.fixture(scope="module")
 def tiny_graded(tmp_path_factory):
-    from conftest import make_course
+    from tests.notebooks import make_course
 
     course = make_course(tmp_path_factory.mktemp("tiny"))
     source = _assignment(course)
@@ -158,7 +161,7 @@ def test_hide_hidden_tests_redacts_region_and_traceback():
 
 def test_config_is_loadable_from_anywhere(tmp_path):
     """nbgrader reads the config from the course root; its paths are absolute, whatever the cwd."""
-    from conftest import make_course
+    from tests.notebooks import make_course
 
     course = make_course(tmp_path)
     code = ("from traitlets.config.loader import PyFileConfigLoader\n"
