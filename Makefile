@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:  make run  (execute all notebooks → build/report.md)
 #                                                  make test (pytest: unit + notebook contract tests)
-# Both create .venv when it is missing. Other targets: release, grade, bench, lab, setup, clean.
+# Both create .venv when it is missing. Other targets: release, grade, bench, lab, lab-instructor, setup, clean.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -14,7 +14,7 @@ ASSIGNMENT  ?= 01_images_as_tensors
 SUBMISSIONS ?= submissions
 OUT         ?= build/grades
 
-.PHONY: setup run run-full test release grade bench lab clean
+.PHONY: setup run run-full test release grade bench lab lab-instructor lint clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,8 @@ run-full: $(STAMP)  ## the same in full mode (QUICK=False): homework / GPU run
 test: $(STAMP)  ## unit + contract tests on every core; a notebook's contract checks share one worker (loadgroup)
 	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15 $(PYTEST_ARGS)
 
-release: $(STAMP)  ## regenerate the student copies notebooks/ from solutions/
+release: $(STAMP)  ## stamp the repository URL into the Colab cells, regenerate notebooks/ from solutions/
+	$(BIN)/python scripts/stamp_colab.py
 	$(BIN)/cnncourse release $(NOTEBOOKS)
 
 grade: $(STAMP)  ## make grade ASSIGNMENT=01_images_as_tensors SUBMISSIONS=class.zip OUT=build/grades
@@ -45,8 +46,17 @@ bench: $(STAMP)  ## grading throughput per notebook (all, or NOTEBOOKS=...): sto
 	@mkdir -p build
 	$(BIN)/cnncourse bench $(foreach nb,$(NOTEBOOKS),--assignment $(nb)) --out build/bench.json | tee build/bench.txt
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks
+lab: $(STAMP)  ## students' JupyterLab on notebooks/: no nbgrader instructor tools (check with `cnncourse check`)
+	$(BIN)/python scripts/lab_config.py student build/jupyter/student
+	JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/student $(BIN)/jupyter lab notebooks
+
+lab-instructor: $(STAMP)  ## JupyterLab with nbgrader's formgrader, Create Assignment and course list
+	$(BIN)/python scripts/lab_config.py instructor build/jupyter/instructor
+	cd autograder && JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/instructor $(CURDIR)/$(BIN)/jupyter lab \
+	    --ServerApp.root_dir=$(CURDIR)
+
+lint: $(STAMP)  ## ruff over the package, tests, scripts and solution notebooks; no outputs in notebooks/ (also in make test)
+	$(BIN)/python -m pytest -q tests/test_hygiene.py
 
 clean:  ## remove build outputs and nbgrader runtime folders (keeps .venv)
 	rm -rf build autograder/gradebook.db autograder/submitted autograder/autograded autograder/feedback \

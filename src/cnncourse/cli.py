@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,8 +21,9 @@ Statuses: graded, late, partial, timeout, crashed, tampered, invalid-notebook, m
 def _run(args) -> int:
     from .run import run_all
 
+    args.build = args.build or str(args.course.build)
     report = run_all(args.notebooks, quick=not args.full, device=args.device, build_dir=Path(args.build),
-                     timeout=args.timeout)
+                     timeout=args.timeout, solutions=args.course.solutions)
     print((Path(args.build) / "report.md").read_text())
     if not report["ok"]:
         failed = [row["notebook"] for row in report["notebooks"] if row["status"] != "ok"]
@@ -33,8 +35,8 @@ def _run(args) -> int:
 def _release(args) -> int:
     from .grader.nbgrader_cli import release
 
-    for path in release(args.notebooks):
-        print(f"released {path.relative_to(layout.REPO)}")
+    for path in release(args.notebooks, course_root=args.course.autograder):
+        print(f"released {path.relative_to(args.course.root)}")
     return 0
 
 
@@ -42,8 +44,9 @@ def _grade(args) -> int:
     from .grader.grading import Grader
     from .grader.report import summary_table
 
-    layout.notebook_path(args.assignment, grader_config.solutions_dir(Path(args.course)))
-    report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=Path(args.course),
+    layout.notebook_path(args.assignment, args.course.solutions)
+    args.out = args.out or str(args.course.build / "grades")
+    report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=args.course.autograder,
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet,
                     trust_timestamps=args.trust_timestamps).run()
@@ -62,15 +65,65 @@ def _bench(args) -> int:
     return 0
 
 
+def _check(args) -> int:
+    from .grader.check import check, pack
+
+    result = check(Path(args.notebook), timeout=args.timeout)
+    if args.zip is not None:
+        if not args.name:
+            raise ValueError("--zip needs --name YOUR_NAME (the name your submission is graded under)")
+        print(f"→ {pack(Path(args.notebook), args.name, Path(args.zip) if args.zip else None)}")
+    return 0 if result["ok"] else 1
+
+
+def _data(args) -> int:
+    from . import data
+
+    if args.action == "fetch":
+        if not args.source:
+            raise ValueError("cnncourse data fetch SOURCE: give a release archive URL, a course clone, "
+                             "a datasets/ folder or an archive")
+        dest = Path(args.dest) if args.dest else data.CACHE_DIR / "datasets"
+        files = data.fetch(args.source, dest)
+        print(f"{len(files)} files checked and copied to {dest}")
+    elif args.action == "pack":
+        print(f"→ {data.pack(Path(args.source or 'build/cnncourse-datasets.tar.gz'))}")
+    else:
+        print(f"data folder: {data.DATA_DIR} (from {data.DATA_ORIGIN})")
+        files = data.verify()
+        print(f"{len(files)} files match {data.MANIFEST}")
+    return 0
+
+
+@contextlib.contextmanager
+def _data_of_the_course():
+    """Locate the data again for the course now in use (it was located on import), and restore it after."""
+    data = sys.modules.get("cnncourse.data")
+    if data is None:
+        yield
+        return
+    saved = data.DATA_DIR, data.DATA_ORIGIN
+    data.DATA_DIR, data.DATA_ORIGIN = data.locate_data()
+    try:
+        yield
+    finally:
+        data.DATA_DIR, data.DATA_ORIGIN = saved
+
+
+NEEDS_COURSE = ("run", "release", "grade", "bench")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnncourse", description=__doc__)
+    parser.add_argument("--course", default=None,
+                        help=f"the course folder (default: ${layout.ENV}, else the working directory or a parent)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="execute solution notebooks with papermill and write build/report.md")
     run.add_argument("notebooks", nargs="*", help="NN_topic names (default: all)")
     run.add_argument("--full", action="store_true", help="full mode (QUICK=False): the homework / GPU run")
     run.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-    run.add_argument("--build", default=str(layout.BUILD), help="report and executed notebooks folder")
+    run.add_argument("--build", default=None, help="report and executed notebooks folder (default COURSE/build)")
     run.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S,
                      help=f"per-cell timeout in seconds (default {CELL_TIMEOUT_S}, env CNNCOURSE_CELL_TIMEOUT)")
     run.set_defaults(func=_run)
@@ -84,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("assignment", help="NN_topic name")
     grade.add_argument("submissions", help="a .zip or a folder (shapes below)")
-    grade.add_argument("--out", default=str(layout.BUILD / "grades"), help="output folder (default build/grades)")
+    grade.add_argument("--out", default=None, help="output folder (default COURSE/build/grades)")
     grade.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
     grade.add_argument("--timeout", type=float, default=grader_config.DEFAULT_TIMEOUT_S,
                        help=f"seconds per cell (default {grader_config.DEFAULT_TIMEOUT_S:g})")
@@ -96,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--scheduler", default=None, help="Dask scheduler address: run the jobs on that cluster")
     grade.add_argument("--all-cells", action="store_true",
                        help="run every cell (default: only the cells the graded cells depend on)")
-    grade.add_argument("--course", default=str(layout.AUTOGRADER), help="nbgrader course root (default autograder/)")
+    grade.add_argument("--course", default=argparse.SUPPRESS,
+                       help="the course folder or its autograder/ (nbgrader course root); as cnncourse --course")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
     grade.set_defaults(func=_grade)
 
@@ -111,13 +165,36 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default=str(layout.BUILD / "bench.json"), help="figures (default build/bench.json)")
     bench.add_argument("--no-stock", action="store_true", help="time cnncourse grade only")
     bench.set_defaults(func=_bench)
+
+    check = sub.add_parser("check", help="students: run your notebook's visible tests as the grader does, "
+                                         "and optionally zip it for submission")
+    check.add_argument("notebook", help="your notebook, e.g. notebooks/05_first_cnn_lenet/05_first_cnn_lenet.ipynb")
+    check.add_argument("--timeout", type=float, default=grader_config.DEFAULT_TIMEOUT_S,
+                       help=f"seconds per cell (default {grader_config.DEFAULT_TIMEOUT_S:g}, as the grader)")
+    check.add_argument("--zip", nargs="?", const="", default=None, metavar="OUT.zip",
+                       help="also write a submission zip (default NOTEBOOK-NAME.zip beside the notebook)")
+    check.add_argument("--name", default=None, help="your name or student id, for --zip")
+    check.set_defaults(func=_check)
+
+    data = sub.add_parser("data", help="where the datasets are; fill the cache from a release or a local copy",
+                          description="fetch SOURCE: copy and check the course data into the user cache "
+                                      "(SOURCE: a release archive URL, a course clone, a datasets/ folder or "
+                                      ".zip/.tar.gz); verify: say which folder is used and check it; "
+                                      "pack [OUT]: write the archive that fetch reads (for a release)")
+    data.add_argument("action", choices=["fetch", "verify", "pack"])
+    data.add_argument("source", nargs="?", default=None, help="fetch: URL or path; pack: output archive")
+    data.add_argument("--dest", default=None, help="fetch into this folder instead of the user cache")
+    data.set_defaults(func=_data)
     return parser
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        if args.command not in NEEDS_COURSE:
+            return args.func(args)
+        with layout.using(args.course) as args.course, _data_of_the_course():
+            return args.func(args)
     except (FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"cnncourse {args.command}: {error}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Datasets of the course: bundled real data first, the network only for optional extras.
 
 Bundled (``datasets/``, checked against ``datasets/MANIFEST.sha256``): Fashion-MNIST and the Free
-Spoken Digit Dataset. From installed packages: scikit-learn's digits and sample photos, scikit-image's
-photos. Generated from a seed: Gaussian blobs (GausNet) and simple shapes. Online extras (MNIST,
+Spoken Digit Dataset. The folder is found by ``locate_data``: $CNNCOURSE_DATA, else the course's
+``datasets/``, else a user cache filled and checked by ``cnncourse data fetch`` (the manifest ships inside
+the package, so an installed wheel knows what to expect). From installed packages: scikit-learn's
+digits and sample photos, scikit-image's photos. Generated from a seed: Gaussian blobs (GausNet) and simple shapes. Online extras (MNIST,
 CIFAR-10, ImageNet ResNet-18 weights) go through torchvision and fall back offline with a one-line
 notice. Every loader returns a ``torch.utils.data.Dataset`` whose ``transform`` receives the float32
 tensor (so torchvision v2 transforms apply) and whose ``.classes`` names the labels.
@@ -16,7 +18,10 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
 import sys
+import tarfile
+import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,11 +29,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .layout import REPO
+from . import layout
 
-DATA_DIR = Path(os.environ.get("CNNCOURSE_DATA") or REPO / "datasets")
-CACHE_DIR = Path(os.environ.get("CNNCOURSE_CACHE") or Path.home() / ".cache" / "cnncourse")
-MANIFEST = "MANIFEST.sha256"
+MANIFEST = layout.DATA_MANIFEST
+CACHE_DIR = layout.cache_dir()
+FETCH_HINT = "`cnncourse data fetch SOURCE` (SOURCE: a release archive URL, or a course clone, datasets/ folder or archive on disk)"
+
 
 FASHION_FILES = {
     "train": ("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-labels-idx1-ubyte.gz"),
@@ -76,6 +82,9 @@ def sha256_file(path: Path) -> str:
 
 
 def _restore_hint(rel: str) -> str:
+    if DATA_ORIGIN != "course":
+        return (f"Fill {CACHE_DIR / 'datasets'} with {FETCH_HINT}, or set CNNCOURSE_DATA to a copy of the "
+                "course's datasets/ folder.")
     script = "scripts/pretrain_source.py" if rel.startswith("pretrained/") else "scripts/build_datasets.py"
     return (f"Restore it with `git checkout -- datasets/{rel}` in the course repository, or rebuild it with "
             f"`python {script}` (see datasets/README.md).")
@@ -87,15 +96,7 @@ def read_manifest() -> dict[str, str]:
     if not path.is_file():
         raise DataError(f"{path} is missing: no bundled data can be checked. "
                         f"{_restore_hint(MANIFEST)} Or point CNNCOURSE_DATA at a copy of datasets/.")
-    manifest = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        parts = line.split(maxsplit=1)
-        if len(parts) == 2 and len(parts[0]) == 64:
-            manifest[parts[1].strip().lstrip("*")] = parts[0].lower()
-        elif parts:
-            raise DataError(f"{path}, line {number}: expected '<sha256>  <file>', got {line!r}. "
-                            f"{_restore_hint(MANIFEST)}")
-    return manifest
+    return _parse_manifest(path.read_text(), path)
 
 
 _verified: dict[tuple[str, str], tuple[int, int]] = {}  # (path, sha256) -> (size, mtime) already hashed
@@ -137,6 +138,115 @@ def _checked(rel: str) -> Path:
     verify(rel)
     return DATA_DIR / rel
 
+
+# --------------------------------------------------------------------------- where the data is
+
+
+def _parse_manifest(text: str, where) -> dict[str, str]:
+    manifest = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and len(parts[0]) == 64:
+            manifest[parts[1].strip().lstrip("*")] = parts[0].lower()
+        elif parts:
+            raise DataError(f"{where}, line {number}: expected '<sha256>  <file>', got {line!r}. "
+                            f"{_restore_hint(MANIFEST)}")
+    return manifest
+
+
+def packaged_manifest() -> dict[str, str]:
+    """The checksums this version of the package expects (package data, the same as datasets/'s)."""
+    from importlib.resources import files
+
+    resource = files("cnncourse").joinpath(MANIFEST)
+    return _parse_manifest(resource.read_text(encoding="utf-8"), f"cnncourse/{MANIFEST}")
+
+
+def locate_data() -> tuple[Path, str]:
+    """(folder, origin): see ``layout.locate_data``; the cache is this module's ``CACHE_DIR``."""
+    return layout.locate_data(CACHE_DIR)
+
+
+DATA_DIR, DATA_ORIGIN = locate_data()
+
+
+def _source_folder(source: Path, manifest: dict[str, str], scratch: Path) -> Path:
+    """The folder holding the manifest's files: a datasets/ folder, a course clone, or an unpacked archive."""
+    if source.is_file():
+        if zipfile.is_zipfile(source):
+            with zipfile.ZipFile(source) as archive:
+                archive.extractall(scratch)
+        elif tarfile.is_tarfile(source):
+            with tarfile.open(source) as archive:
+                archive.extractall(scratch, filter="data")
+        else:
+            raise DataError(f"{source} is neither a folder nor a .zip/.tar.gz archive")
+        source = scratch
+    first = next(iter(manifest))
+    depth = len(Path(first).parts)
+    for folder in (source, source / "datasets", *(p.parents[depth - 1] for p in source.rglob(Path(first).name))):
+        if (folder / first).is_file():
+            return folder
+    raise DataError(f"{source} holds no course data (looked for {first} in it, its datasets/ and below)")
+
+
+def _download(url: str, target: Path) -> Path:
+    if offline():
+        raise DataError(f"CNNCOURSE_OFFLINE=1: not downloading {url}. Download it on a machine with a "
+                        "network and run `cnncourse data fetch PATH-TO-ARCHIVE`.")
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                out.write(chunk)
+    except OSError as err:  # URLError, HTTPError, timeouts: no network or no such release
+        raise DataError(f"could not download {url} ({_reason(err)}). Offline? Copy the archive (or a course "
+                        "clone) here and run `cnncourse data fetch PATH`.") from err
+    return target
+
+
+def fetch(source: str | Path, dest: Path | None = None) -> list[str]:
+    """Fill the cache (default CACHE_DIR/datasets) from a URL or a local folder/archive, every file checked.
+
+    Nothing is written unless every file of the packaged manifest is present with its sha256.
+    """
+    import tempfile
+
+    manifest, dest = packaged_manifest(), Path(dest or CACHE_DIR / "datasets")
+    with tempfile.TemporaryDirectory(prefix="cnncourse-fetch-") as tmp:
+        tmp = Path(tmp)
+        text = str(source)
+        if urlparse(text).scheme in ("http", "https", "file"):
+            name = Path(urlparse(text).path).name or "data.tar.gz"
+            source = _download(text, tmp / name)
+        source = Path(source).expanduser()
+        if not source.exists():
+            raise DataError(f"{source} does not exist; give a release URL, a course clone, a datasets/ "
+                            "folder or an archive")
+        folder = _source_folder(source, manifest, tmp / "unpacked")
+        bad = [f"{rel}: {p}" for rel, digest in manifest.items() if (p := _problem(folder / rel, digest))]
+        if bad:
+            raise DataError(f"{source} does not match this version of cnncourse; nothing was copied:\n  "
+                            + "\n  ".join(bad))
+        for rel in manifest:
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            partial = dest / f"{rel}.partial"
+            shutil.copyfile(folder / rel, partial)
+            partial.replace(dest / rel)
+        (dest / MANIFEST).write_text("".join(f"{d}  {rel}\n" for rel, d in manifest.items()))
+    return list(manifest)
+
+
+def pack(out: Path) -> Path:
+    """A .tar.gz of the checked data files (and manifest): the archive ``fetch`` takes from a release."""
+    files = verify()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w:gz") as archive:
+        for rel in [MANIFEST, *files]:
+            archive.add(DATA_DIR / rel, arcname=f"datasets/{rel}")
+    return out
 
 # --------------------------------------------------------------------------- datasets
 

@@ -25,7 +25,7 @@ def source_notebook(name: str, course_root: Path) -> Path:
 
 def data_dir() -> Path:
     """The course's data folder (``cnncourse.data.DATA_DIR``), without importing torch for a path."""
-    return Path(os.environ.get("CNNCOURSE_DATA") or layout.REPO / "datasets")
+    return layout.locate_data()[0]
 
 
 def default_workers() -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import layout
 from . import config, executor, intake
-from .assignment import Assignment, label, load_assignment
+from .assignment import label, load_assignment
 from .feedback import banner, write_feedback
 from .gradebook import db_url, write_scores
 from .plan import RunPlan, last_graded, plan, record_spec

@@ -1,0 +1,81 @@
+"""Hygiene with standard tools: ruff over the package, tests, scripts and the solution notebooks' code
+(rules in pyproject.toml), ruff's formatter on the files already formatted with it, and student copies
+without outputs or execution counts (what nbstripout would remove)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Formatted with `ruff format`; the rest of the code follows when the coordinator formats it (then: ".").
+FORMATTED = [
+    "src/cnncourse/check.py",
+    "src/cnncourse/layout.py",
+    "scripts/lab_config.py",
+    "scripts/stamp_colab.py",
+    "tests/install_venv.py",
+    "tests/test_check.py",
+    "tests/test_hygiene.py",
+    "tests/test_install_colab.py",
+    "tests/test_install_lab.py",
+    "tests/test_install_locate.py",
+    "tests/test_install_wheel.py",
+    "tests/test_browser.py",
+]
+
+
+def _ruff() -> list[str]:
+    beside = Path(sys.executable).parent / "ruff"
+    found = str(beside) if beside.exists() else shutil.which("ruff")
+    if found is None:
+        pytest.skip("ruff is not installed (it is pinned in requirements.txt: make setup installs it)")
+    return [found]
+
+
+def test_ruff_check():
+    done = subprocess.run([*_ruff(), "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ruff_format():
+    files = [f for f in FORMATTED if (REPO / f).exists()]
+    done = subprocess.run(
+        [*_ruff(), "format", "--check", "--no-cache", *files], cwd=REPO, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("path", sorted(REPO.glob("notebooks/*/*.ipynb")), ids=lambda p: p.parent.name)
+def test_student_copies_carry_no_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [k + 1 for k, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; regenerate with `make release`"
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state in the metadata"
+
+
+def test_stamped_colab_cells_are_current():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "stamp_colab.py"), "--check"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_readme_renders_and_documents_what_the_code_has():
+    readme = (REPO / "README.md").read_text()
+    assert readme.count("```") % 2 == 0, "an unclosed code block"
+    code = "\n".join(p.read_text() for p in (REPO / "src").rglob("*.py"))
+    variables = set(re.findall(r"CNNCOURSE_[A-Z_]+", code))
+    assert variables and {v for v in variables if f"`{v}`" not in readme} == set()
+    modules = {p.stem for p in (REPO / "src" / "cnncourse").rglob("*.py")} - {"__init__", "__main__"}
+    assert {m for m in modules if f"`{m}`" not in readme} == set(), "a module missing from the module table"
+    targets = set(re.findall(r"^([\w-]+):", (REPO / "Makefile").read_text(), flags=re.M))
+    assert set(re.findall(r"\bmake ([a-z][\w-]*)", readme)) <= targets
+    for link in re.findall(r"\]\((?!https?:|#)([^)]+)\)", readme):
+        assert (REPO / link).exists(), f"README links to {link}, which is not in the repository"
