@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from install_venv import clean_env, make_venv
+from tests.install_venv import clean_env, make_venv
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from tests.notebooks import nb_cell, write_notebook
-from install_venv import clean_env, make_venv
+from tests.install_venv import clean_env, make_venv
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]

@@ -44,14 +44,38 @@ def _grade(args) -> int:
     from .grader.grading import Grader
     from .grader.report import summary_table
 
+    from .grader import instructor
+
     layout.notebook_path(args.assignment, args.course.solutions)
     args.out = args.out or str(args.course.build / "grades")
+    instructor.check_options(args.late_policy, args.deadline, args.extensions, args.overrides)
+    previous = instructor.load_previous(Path(args.out))
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=args.course.autograder,
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet,
                     trust_timestamps=args.trust_timestamps).run()
+    report = instructor.finish(report, Path(args.out), args.course.autograder, previous,
+                               overrides_csv=args.overrides, late_policy=args.late_policy, deadline=args.deadline,
+                               extensions_csv=args.extensions, export=args.export, export_by=args.export_by)
     print(summary_table(report))
-    print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/")
+    if instructor.changes_table(report):
+        print(instructor.changes_table(report))
+    print(f"→ {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.json'}, {Path(args.out) / 'feedback'}/, "
+          f"{Path(args.out) / 'index.html'}" + (f", {report['export']}" if report.get("export") else ""))
+    return 0
+
+
+def _similarity(args) -> int:
+    from .grader.similarity import similarity_report
+
+    args.out = args.out or str(args.course.build / "similarity")
+    found = similarity_report(args.assignment, Path(args.submissions), Path(args.out), args.course.autograder)
+    flagged = [p for p in found["pairs"] if p["flagged"]]
+    print(f"{len(found['pairs'])} pairs compared, {len(flagged)} flagged, groups: "
+          + ("; ".join(", ".join(g) for g in found["groups"]) or "none"))
+    for p in flagged:
+        print(f"  {p['a']} ~ {p['b']}: {p['score']:.0%}")
+    print(f"→ {Path(args.out) / 'index.html'}")
     return 0
 
 
@@ -110,7 +134,7 @@ def _data_of_the_course():
         data.DATA_DIR, data.DATA_ORIGIN = saved
 
 
-NEEDS_COURSE = ("run", "release", "grade", "bench")
+NEEDS_COURSE = ("run", "release", "grade", "similarity", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +176,23 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--course", default=argparse.SUPPRESS,
                        help="the course folder or its autograder/ (nbgrader course root); as cnncourse --course")
     grade.add_argument("--quiet", action="store_true", help="no progress bar")
+    # instructor tools: overrides, late policy, LMS export (cnncourse.grader.instructor), similarity report
+    grade.add_argument("--overrides", type=Path, metavar="CSV",
+                       help="student,cell,points,comment; kept in --out and reapplied on every regrade")
+    grade.add_argument("--late-policy", metavar="POLICY",
+                       help="e.g. grace=15m,per-day=10%%,cap=30%% (needs --deadline)")
+    grade.add_argument("--extensions", type=Path, metavar="CSV", help="student,deadline or student,extension (e.g. 2d)")
+    grade.add_argument("--export", choices=("canvas", "moodle", "csv"), help="also write --out/export-FORMAT.csv")
+    grade.add_argument("--export-by", choices=("notebook", "cell"), default="notebook",
+                       help="export columns: one per notebook (default) or one per test cell")
     grade.set_defaults(func=_grade)
+    similarity = sub.add_parser("similarity", help="pairs of students whose answers are alike → DIR/index.html")
+    similarity.add_argument("assignment", help="NN_topic name")
+    similarity.add_argument("submissions", help="a .zip or a folder, as for grade")
+    similarity.add_argument("--out", default=None, help="output folder (default COURSE/build/similarity)")
+    similarity.add_argument("--course", default=argparse.SUPPRESS,
+                            help="the course folder or its autograder/ (nbgrader course root); as cnncourse --course")
+    similarity.set_defaults(func=_similarity)
 
     bench = sub.add_parser("bench", help="class grading throughput per notebook: stock nbgrader autograde vs "
                                          "cnncourse grade on the same planted class")

@@ -173,6 +173,7 @@ class Grader:
         result.job_seconds = round(kernel.wall_seconds + (trusted.wall_seconds if trusted else 0.0), 3)
         result.unverified = sorted(set(self.assignment.points) - set(checked))
         result.skipped = [label(notebook.cells[k]) for k in prepared.runs.skipped]
+        result.cell_seconds = {label(notebook.cells[k]): run.seconds for k, run in kernel.cells.items()}
         write_scores(self.db_url, self.name, submission.student, scored.points, submission.timestamp)
         write_feedback(self.out, notebook, self.name, submission.student, self.db_url,
                        banner(result.total, result.max, status, reason, submission.notes))

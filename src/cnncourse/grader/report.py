@@ -28,6 +28,7 @@ class StudentResult:
     total: float
     max: float
     seconds: float | None = None  # of the in-notebook run's cells
+    cell_seconds: dict = field(default_factory=dict)  # cell label -> seconds of the in-notebook run
     job_seconds: float | None = None  # both runs, wall time as the coordinator saw them
     attempts: int | None = None
     sandbox: str | None = None
