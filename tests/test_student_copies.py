@@ -16,14 +16,7 @@ import pytest
 from cnncourse import layout
 from cnncourse.run import CELL_TIMEOUT_S
 
-# Notebooks whose blank-copy run (issue 16: no cascades) was not yet checked after merging: shown as xfail
-# with this reason so the gap stays visible; remove a name once its run passes here.
-PENDING = {"05_first_cnn_lenet", "06_training_cnns", "08_architectures", "09_transfer_learning"}
 STUDENT_COPIES = layout.assignments(layout.NOTEBOOKS)
-BLANK_RUNS = [pytest.param(name, marks=pytest.mark.xfail(reason="blank-copy run of this reworked notebook not yet "
-                                                         "verified in the merged tree", strict=False))
-              if name in PENDING else name for name in STUDENT_COPIES]
-
 # word -> pattern; each pattern says itself whether it ignores case
 JARGON = {
     "seed + lecture number (seed 000, seed 3)": re.compile(r"\bseed[ \t_-]*\d+\b", re.I),
@@ -106,7 +99,7 @@ def bad_errors(executed) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", BLANK_RUNS)
+@pytest.mark.parametrize("name", STUDENT_COPIES)
 def test_blank_copy_runs_without_cascades(name):
     from nbclient import NotebookClient
 

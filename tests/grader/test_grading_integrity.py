@@ -42,13 +42,41 @@ TEST_SMOOTH = ("x = torch.ones(1, 1, 4, 4)\nassert smooth(x).shape == x.shape\n#
                "### END HIDDEN TESTS")
 TEST_COUNT = ("assert count_positive(torch.tensor([1, -1, 2])) == 2\n### BEGIN HIDDEN TESTS\n"
               "_t = torch.linspace(-1, 2, 13)\nassert count_positive(_t) == int((_t > 0).sum())\n### END HIDDEN TESTS")
-POINTS = {"test_scale": 2, "test_smooth": 2, "test_count": 1}
+NET = ("class TinyNet(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+       "        ### BEGIN SOLUTION\n        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)\n        ### END SOLUTION\n"
+       "    def forward(self, x):\n        ### BEGIN SOLUTION\n        return torch.relu(self.conv(x))\n"
+       "        ### END SOLUTION")
+# a module-valued answer: the probe's observations are compared outside the student's process
+TEST_NET = ("assert TinyNet()(torch.zeros(1, 1, 4, 4)).shape == (1, 2, 4, 4)\n### BEGIN HIDDEN TESTS\n"
+            "def probe_tiny_net():\n    torch.manual_seed(3)\n    net = TinyNet()\n    x = torch.randn(2, 1, 5, 5)\n"
+            "    out = net(x)\n    out.sum().backward()\n"
+            "    return {'out': out.detach(), 'params': sum(p.numel() for p in net.parameters()),\n"
+            "            'grads': [p.grad for p in net.parameters()]}\n"
+            "_seen = probe_tiny_net()\nassert _seen['params'] == 20 and bool((_seen['out'] >= 0).all())\n"
+            "### END HIDDEN TESTS")
+POINTS = {"test_scale": 2, "test_smooth": 2, "test_count": 1, "test_net": 2}
 RIGHT = {"scale": "def scale(t):\n    return 3 * t",
          "smooth": "def smooth(x):\n    return F.avg_pool2d(F.pad(x, (1, 1, 1, 1)), 3, stride=1)",
-         "count_positive": "def count_positive(t):\n    return int((t > 0).sum())"}
+         "count_positive": "def count_positive(t):\n    return int((t > 0).sum())",
+         "tiny_net": ("class TinyNet(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                      "        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)\n"
+                      "    def forward(self, x):\n        return self.conv(x).clamp(min=0)")}
 WRONG = {"scale": "def scale(t):\n    return t", "smooth": "def smooth(x):\n    return x",
-         "count_positive": "def count_positive(t):\n    return 2"}
-EVERYTHING = ("scale", "smooth", "count_positive")
+         "count_positive": "def count_positive(t):\n    return 2",
+         "tiny_net": ("class TinyNet(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                      "        self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)\n"
+                      "    def forward(self, x):\n        return self.conv(x)")}
+EVERYTHING = ("scale", "smooth", "count_positive", "tiny_net")
+# a graded function that implements nothing and looks for the expected result in the frames above it, in
+# every object of the process and in the job file: the trusted run hands it only the inputs
+STEAL = ("import gc, sys\ndef _steal(t):\n    f = sys._getframe(1)\n    while f is not None:\n"
+         "        for key in ('expected', 'after', 'call'):\n            if key in f.f_locals:\n"
+         "                return f.f_locals[key]\n        f = f.f_back\n"
+         "    for o in gc.get_objects():\n        if isinstance(o, dict) and 'expected' in o:\n"
+         "            return o['expected']\n    try:\n        return open('job.json').read()\n"
+         "    except OSError:\n        return t")
+ANSWERS = {"steals_expected_results": {"scale": "def scale(t):\n    return _steal(t)"},
+           "always_equal_object": {"count_positive": "def count_positive(t):\n    return Liar(2)"}}
 
 # student: (prelude run before the answers, answers to get wrong, statuses allowed, points, sandboxed only)
 ATTACKS = {
@@ -59,7 +87,9 @@ ATTACKS = {
     "patches_every_checker": ("torch.allclose = lambda *a, **k: True\ntorch.testing.assert_close = lambda *a, **k: None\n"
                               "np.testing.assert_allclose = lambda *a, **k: None\nmath.isclose = lambda *a, **k: True",
                               ["scale"]),
-    "patches_reference_conv2d": ("_real_conv2d = F.conv2d\nF.conv2d = lambda x, *a, **k: smooth(x)", ["smooth"]),
+    # the patch also breaks the student's own TinyNet (nn.Conv2d calls F.conv2d): its points are lost honestly
+    "patches_reference_conv2d": ("_real_conv2d = F.conv2d\nF.conv2d = lambda x, *a, **k: smooth(x)",
+                                 ["smooth", "tiny_net"]),
     "always_equal_object": ("class Liar(int):\n    def __eq__(self, other):\n        return True\n"
                             "    __hash__ = int.__hash__", ["count_positive"]),
     "input_transformer_strips_asserts": (
@@ -72,6 +102,10 @@ ATTACKS = {
         "    except OSError:\n        continue\n    if target.endswith('cells.jsonl'):\n"
         "        for i in range(60):\n            os.write(fd, (json.dumps({'index': i, 'outputs': [], 'timed_out': False, "
         "'seconds': 0}) + '\\n').encode())", EVERYTHING),
+    "steals_expected_results": (STEAL, ["scale"]),
+    "pushes_a_result_into_test_cells": (
+        "from IPython.display import display\nget_ipython().events.register('post_run_cell', "
+        "lambda *a: get_ipython().displayhook('1.0'))", ["tiny_net"]),
     "reads_job_file": ("try:\n    leaked = open('job.json').read()\nexcept OSError:\n    leaked = ''", ["scale"]),
     "ignores_alarm_and_loops": ("import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass", []),
     "kills_itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", []),
@@ -106,7 +140,7 @@ def _expected(student):
 
 
 def _answer_of(test_id):
-    return {"test_scale": "scale", "test_smooth": "smooth", "test_count": "count_positive"}[test_id]
+    return {"test_scale": "scale", "test_smooth": "smooth", "test_count": "count_positive", "test_net": "tiny_net"}[test_id]
 
 
 def _submission(release, student):
@@ -116,9 +150,9 @@ def _submission(release, student):
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in RIGHT:
             cell.source = WRONG[gid] if gid in wrong else RIGHT[gid]
-    if student == "always_equal_object":
-        answer = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "count_positive")
-        answer.source = "def count_positive(t):\n    return Liar(2)"
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        cell.source = ANSWERS.get(student, {}).get(gid, cell.source)
     imports = next(k for k, c in enumerate(nb.cells) if c.get("id") == "imports")
     nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(prelude))
     return nb
@@ -132,7 +166,8 @@ def attacked(tmp_path_factory):
         nb_cell("# Guard", "markdown"), nb_cell(IMPORTS, grade_id="imports"),
         nb_cell(SCALE, "solution", "scale"), nb_cell(TEST_SCALE, "tests", "test_scale", points=2),
         nb_cell(SMOOTH, "solution", "smooth"), nb_cell(TEST_SMOOTH, "tests", "test_smooth", points=2),
-        nb_cell(COUNT, "solution", "count_positive"), nb_cell(TEST_COUNT, "tests", "test_count", points=1)])
+        nb_cell(COUNT, "solution", "count_positive"), nb_cell(TEST_COUNT, "tests", "test_count", points=1),
+        nb_cell(NET, "solution", "tiny_net"), nb_cell(TEST_NET, "tests", "test_net", points=2)])
     release = generate_assignment(NAME, course, release_dir=root / "notebooks")
     for student in ATTACKS:
         (root / "class" / student).mkdir(parents=True)
@@ -160,7 +195,7 @@ def test_attack_earns_nothing_it_did_not_earn(attacked, student):
 
 def test_forged_passes_are_flagged_suspicious(attacked):
     for student in ("patches_every_checker", "patches_reference_conv2d", "always_equal_object",
-                    "input_transformer_strips_asserts", "custom_exc_swallows_errors"):
+                    "input_transformer_strips_asserts", "custom_exc_swallows_errors"):  # tiny_net: by its probe
         row = attacked["rows"][student]
         assert row["status"] == "suspicious", (student, row["status"], row["reason"])
         assert "trusted re-run" in row["reason"], row["reason"]
@@ -170,6 +205,17 @@ def test_every_graded_cell_is_verified_by_the_trusted_run(attacked):
     row = attacked["rows"]["correct_with_warnings"]
     assert row["verified"] == sorted(POINTS) and row["unverified"] == [], row
     assert row["total"] == sum(POINTS.values()) and row["status"] == "graded"
+    summary = attacked["report"]["summary"]
+    assert summary["verified_points"] == sum(POINTS.values()) and summary["unverified_cells"] == [], summary
+
+
+def test_a_module_answer_is_judged_by_its_probe_not_by_the_notebook(attacked):
+    """tiny_net is a class: no call to replay, its probe's observations decide (a clamp is a ReLU: full points)."""
+    rows = attacked["rows"]
+    assert rows["correct_with_warnings"]["cells"]["test_net"] == 2
+    for student in ("input_transformer_strips_asserts", "custom_exc_swallows_errors"):
+        assert rows[student]["cells"]["test_net"] == 0, rows[student]
+        assert "test_net passed in the notebook but not in the trusted re-run" in rows[student]["reason"]
 
 
 def test_the_gradebook_is_intact(attacked):

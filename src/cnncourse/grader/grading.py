@@ -24,8 +24,8 @@ from . import config, executor, intake
 from .assignment import label, load_assignment
 from .feedback import banner, write_feedback
 from .gradebook import db_url, write_scores
-from .plan import RunPlan, last_graded, plan, record_spec
-from .records import Confinement, Execution, Job
+from .plan import RunPlan, last_graded, plan, probes, record_spec
+from .records import Confinement, Execution, Job, RecordedCall
 from .report import StudentResult, class_report, write_report
 from .resume import ResumeState
 from .scoring import Scored, apply_execution, check_trusted, overall_status
@@ -46,6 +46,7 @@ class Reference:
     calls: tuple = ()
     failed: tuple = ()
     skipped: tuple = ()  # labels of the cells the solution's graded cells do not depend on
+    ran: bool = False  # False when every submission was resumed: nothing to say about coverage
 
 
 class Grader:
@@ -63,6 +64,7 @@ class Grader:
         self.all_cells, self.progress, self.trust_timestamps = all_cells, progress, trust_timestamps
         self.db_url = db_url(self.course_root)
         self.reference = Reference()
+        self.probes = ()
 
     def run(self) -> dict:
         started = time.perf_counter()
@@ -123,7 +125,8 @@ class Grader:
     def _job(self, cells, record=None, replay=None) -> Job:
         return Job(tuple(self.assignment.modules), tuple(cells), self.timeout,
                    threads=config.threads_per_job(self.workers),
-                   confinement=Confinement((str(config.data_dir().resolve()),)), record=record, replay=replay)
+                   confinement=Confinement((str(config.data_dir().resolve()),)), record=record, replay=replay,
+                   probes=tuple(p.source for p in self.probes) if replay is not None else ())
 
     def execute(self, pending: dict) -> dict:
         """``{student: StudentResult}`` of every prepared submission, finished as its executions arrive."""
@@ -153,12 +156,16 @@ class Grader:
         source = self.assignment.source
         runs = plan(source, all_cells=self.all_cells)
         cells = tuple(c for c in runs.kernel if c.index <= last_graded(source))  # later cells record nothing
-        execution = dict(run_all({"reference": self._job(cells, record=record_spec(source, cells))}))["reference"]
+        self.probes = probes(source)
+        job = self._job(cells, record=record_spec(source, cells), replay=tuple(p.replay_call() for p in self.probes))
+        execution = dict(run_all({"reference": job}))["reference"]
         scored = apply_execution(intake.copy_node(source), execution)
-        failed = tuple(gid for gid, score in scored.scores.items() if score.points < self.assignment.points[gid])
+        failed = [gid for gid, score in scored.scores.items() if score.points < self.assignment.points[gid]]
+        observed, broken = probe_results(self.probes, execution.replayed)
         skipped = tuple(f"{label(source.cells[k])}: {(source.cells[k].source.strip().splitlines() or [''])[0][:60]}"
                         for k in runs.skipped)
-        self.reference = Reference(execution.recorded or (), failed, skipped)
+        self.reference = Reference((*(execution.recorded or ()), *observed), tuple(sorted({*failed, *broken})),
+                                   skipped, ran=True)
 
     # -- 5. finish one submission
     def finish(self, prepared: Prepared, kernel: Execution, trusted: Execution | None = None) -> StudentResult:
@@ -201,14 +208,39 @@ class Grader:
         return result
 
     # -- 6. report
+    def _coverage(self) -> dict:
+        """Which graded cells the trusted run can check (a recorded call or a probe of the solution)."""
+        if not self.reference.ran:
+            return {}
+        checked = {call.cell for call in self.reference.calls}
+        unverified = [gid for gid in self.assignment.points if gid not in checked]
+        return {"verified_points": sum(p for gid, p in self.assignment.points.items() if gid in checked),
+                "unverified_cells": unverified}
+
     def write_report(self, rows: list, ignored: list, seconds: float, graded_now: int) -> dict:
         report = class_report(self.assignment, rows, ignored, {
             "graded_now": graded_now, "seconds": round(seconds, 2), "workers": self.workers,
             "trusted_calls": len(self.reference.calls), "reference_failed": list(self.reference.failed),
+            **self._coverage(),
             "skipped_cells": list(self.reference.skipped), "all_cells": self.all_cells,
             "executor": self.scheduler or "local"})
         write_report(self.out, report)
         return report
+
+
+def probe_results(found, outcomes) -> tuple[list[RecordedCall], list[str]]:
+    """The solution's probe results as recorded calls, and the grade ids whose probe did not return plain data."""
+    calls, broken = [], []
+    for probe, outcome in zip(found, outcomes or ()):
+        if outcome.kind == "returns":
+            call = probe.replay_call()
+            calls.append(RecordedCall(probe.cell, probe.name, call.args, call.rng, {"returns": outcome.value},
+                                      outcome.after))
+        else:
+            broken.append(probe.cell)
+    if outcomes is None:
+        broken += [p.cell for p in found]
+    return calls, broken
 
 
 def parse_deadline(deadline):

@@ -1,11 +1,13 @@
 """What to run for one notebook: the kernel run (with tests), the trusted run (without), the reference."""
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 from .assignment import grade_id, is_answer
 from .intake import defined_names
-from .records import Cell, RecordSpec
+from .records import Cell, RecordSpec, ReplayCall
+from .trusted import PROBE_PREFIX, to_plain
 from .selection import Selection, select
 
 
@@ -42,3 +44,31 @@ def record_spec(notebook, cells) -> RecordSpec:
     nb = notebook.cells
     return RecordSpec({c.index: tuple(sorted(defined_names(c.source))) for c in cells if is_answer(nb[c.index])},
                       {c.index: grade_id(nb[c.index]) for c in cells if grade_id(nb[c.index])})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A ``probe_*`` function of a test cell's hidden tests: called with no argument in both trusted runs."""
+    cell: str  # grade id
+    name: str
+    source: str
+
+    def replay_call(self) -> ReplayCall:
+        return ReplayCall(self.name, to_plain([[], {}]), {"seed": 0})
+
+
+def probes(notebook) -> tuple[Probe, ...]:
+    """The probe functions defined at the top level of the test cells, in notebook order."""
+    found = []
+    for cell in notebook.cells:
+        gid = grade_id(cell)
+        if not gid or cell.cell_type != "code":
+            continue
+        text = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        found += [Probe(gid, node.name, ast.get_source_segment(text, node)) for node in tree.body
+                  if isinstance(node, ast.FunctionDef) and node.name.startswith(PROBE_PREFIX)]
+    return tuple(found)

@@ -140,6 +140,7 @@ class Job:
     record: RecordSpec | None = None
     replay: tuple[ReplayCall, ...] | None = None
     max_attempts: int = DEFAULT_ATTEMPTS
+    probes: tuple[str, ...] = ()  # sources of the hidden tests' probe functions, defined before the replay
 
     @classmethod
     def from_dict(cls, data) -> Job:
@@ -150,7 +151,13 @@ class Job:
                    None if optional["confinement"] is None else Confinement.from_dict(optional["confinement"]),
                    None if optional["record"] is None else RecordSpec.from_dict(optional["record"]),
                    None if optional["replay"] is None else tuple(ReplayCall.from_dict(c) for c in optional["replay"]),
-                   field_of(data, "max_attempts", int))
+                   field_of(data, "max_attempts", int), _strings(data.get("probes") or [], "probes"))
+
+
+def _strings(values, what: str) -> tuple[str, ...]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise RecordError(f"{what} must be a list of strings")
+    return tuple(values)
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,12 @@ def summary_table(report: dict) -> str:
     lines += [f"  {status:<17} {n:>4}" for status, n in s["counts"].items() if n]
     mean = "n/a" if s["mean_total"] is None else f"{s['mean_total']:g} / {report['max']:g}"
     lines.append(f"  mean score        {mean}")
+    if "verified_points" in s:
+        share = s["verified_points"] / report["max"] if report["max"] else 1.0
+        lines.append(f"  verified outside the students' processes: {s['verified_points']:g} of {report['max']:g} "
+                     f"points ({share:.0%}); the rest keeps the in-notebook verdict ({', '.join(s['unverified_cells'])})"
+                     if s["unverified_cells"] else
+                     f"  verified outside the students' processes: every point ({report['max']:g})")
     if s.get("skipped_cells"):
         lines.append(f"  cells not run     {len(s['skipped_cells'])} (no graded cell depends on them)")
     return "\n".join(lines)

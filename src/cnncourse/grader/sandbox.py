@@ -26,6 +26,7 @@ from pathlib import Path
 CLONE_NEWNS, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x40000000, 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
+RELAY_UID = 199_999  # the unprivileged user of every job's relay process (it runs no student code)
 FIRST_UID = 200_000  # each job gets its own unprivileged uid: jobs cannot signal or read each other
 
 DEFAULT_LIMITS = {
@@ -118,8 +119,9 @@ def _minimal_root(libc, job_dir: Path, readable) -> None:
 def _enter_pid_namespace(libc, uid: int) -> None:
     """Fork into the PID namespace made by ``unshare``; only the child returns, as the job's pid 1.
 
-    The parent stays outside, unprivileged, waits and exits with the child's status (a signal death is
-    passed on as the same signal), so whoever forked the caller sees one process and one exit status.
+    The parent stays outside as the relay user (unprivileged, not the job's), waits and exits with the
+    child's status (a signal death is passed on as the same signal), so whoever forked the caller sees one
+    process and one exit status.
     """
     pid = os.fork()
     if pid == 0:
@@ -127,8 +129,8 @@ def _enter_pid_namespace(libc, uid: int) -> None:
         _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "fresh /proc")
         return
     os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
+    os.setgid(RELAY_UID)  # not the job's user: a kill(0) from the job (its parent pid reads 0) cannot reach us
+    os.setuid(RELAY_UID)
     while True:
         try:
             _, status = os.waitpid(pid, 0)

@@ -30,14 +30,14 @@ class Scored:
 
 
 def score_cell(cell, status: str) -> float:
-    """nbgrader's rule (an error output costs the points, a numeric result is partial credit), minus stderr."""
+    """nbgrader's rule for a test cell, on its errors only: an error costs the points. Results and displays
+    never score (nbgrader would read a number in an ``execute_result`` as partial credit: a student could push one)."""
     from nbgrader.utils import determine_grade
 
     if status in ("timeout", "crashed", "not-run"):
         return 0.0
     quiet = copy_node(cell)
-    quiet.outputs = [nbformat.from_dict(o) for o in cell.outputs
-                     if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    quiet.outputs = [nbformat.from_dict(o) for o in cell.outputs if o.get("output_type") == "error"]
     quiet.metadata.nbgrader.pop("checksum", None)
     earned, _ = determine_grade(quiet)
     return float(earned or 0.0)

@@ -42,7 +42,7 @@ def to_plain(value):
     if isinstance(value, int) and not isinstance(value, bool):
         return {"int": str(value)}
     if isinstance(value, float):
-        return {"float": repr(value)}
+        return {"float": repr(float(value))}  # np.float64 is a float: its repr is not
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return {"np_scalar": to_plain(np.asarray(value))}
     if isinstance(value, np.ndarray):
@@ -64,7 +64,7 @@ def to_plain(value):
         if isinstance(value, torch.Generator):
             return {"generator": _array(value.get_state().numpy(), "ndarray")}
     if isinstance(value, (list, tuple)):
-        return {"seq": type(value).__name__, "items": [to_plain(v) for v in value]}
+        return {"seq": "tuple" if isinstance(value, tuple) else "list", "items": [to_plain(v) for v in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": {k: to_plain(v) for k, v in value.items()}}
     raise NotPlain(type(value).__name__)
@@ -165,7 +165,16 @@ def rng_state():
 
 
 def set_rng_state(state: dict) -> None:
+    """The recorded states, or ``{"seed": n}``: every generator seeded with n (probes start from it)."""
     import random
+
+    if "seed" in state:
+        seed = int(state["seed"])
+        random.seed(seed)
+        np.random.seed(seed)
+        if "torch" in sys.modules:
+            sys.modules["torch"].manual_seed(seed)
+        return
 
     def tuples(value):
         return tuple(tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
@@ -194,6 +203,18 @@ def _after(args, kwargs):
 # ---------------------------------------------------------------- replay (student run)
 class CallTimeout(Exception):
     pass
+
+
+PROBE_PREFIX = "probe_"  # hidden-test functions whose results the grader compares with the solution's
+
+
+def define_probes(namespace: dict, sources) -> None:
+    """Define the probe functions in ``namespace``: compiled here, not by the shell (no input transformers)."""
+    for source in sources:
+        try:
+            exec(compile(source, "<probe>", "exec"), namespace)  # noqa: S102 — the instructor's code
+        except Exception:  # noqa: BLE001 — a probe that does not define is a "missing" outcome
+            pass
 
 
 def replay(namespace: dict, calls, timeout: float):
@@ -242,31 +263,41 @@ def _decode(data) -> np.ndarray:
     return np.frombuffer(base64.b64decode(data[key]), dtype=np.dtype(data["dtype"])).reshape(data["shape"])
 
 
+RTOL, ATOL = 1e-5, 1e-6  # torch.allclose's rtol; atol relative to the largest finite magnitude (at least 1)
+
+
 def _close(a, b, rtol, atol) -> bool:
+    """Same shape and dtype; floats: NaN and ±inf at the same places, finite values within the tolerance."""
     a, b = np.asarray(a), np.asarray(b)
-    if a.shape != b.shape or (a.dtype.kind in "fc") != (b.dtype.kind in "fc") or (a.dtype.kind == "b") != (b.dtype.kind == "b"):
+    if a.shape != b.shape or a.dtype != b.dtype:
         return False
-    if a.dtype.kind in "fc":
-        scale = max(1.0, float(np.nanmax(np.abs(a)))) if a.size else 1.0
-        return bool(np.allclose(a.astype(np.float64), b.astype(np.float64), rtol=rtol, atol=atol * scale,
-                                equal_nan=True))
-    return bool(np.array_equal(a, b))
+    if a.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    if not (np.array_equal(np.isnan(a), np.isnan(b)) and np.array_equal(np.isposinf(a), np.isposinf(b))
+            and np.array_equal(np.isneginf(a), np.isneginf(b))):
+        return False
+    finite = np.isfinite(a)
+    a, b = a[finite].astype(np.float64), b[finite].astype(np.float64)
+    scale = max(1.0, float(np.abs(a).max())) if a.size else 1.0
+    return bool(np.allclose(b, a, rtol=rtol, atol=atol * scale))
 
 
-def same(expected, got, rtol: float = 1e-3, atol: float = 1e-4) -> bool:
-    """Plain data equal as a lenient hidden test would see it: numbers by value (6 == 6.0), tuples like
-    lists, tensors like arrays, floats up to a tolerance; shapes and kinds (float/int/bool) must match."""
+def same(expected, got, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    """Plain data equal as strictly as a hidden test: Python numbers by value (6 == 6.0, as ``==`` does), but
+    tuples are not lists, tensors not arrays, dtypes exact, NaN and inf where the solution has them."""
     if expected is None or isinstance(expected, (bool, str)):
         return type(expected) is type(got) and expected == got
     if not isinstance(got, dict):
         return False
     a, b = _number(expected), _number(got)
     if a is not None or b is not None:
-        if a is None or b is None or isinstance(a, bool) != isinstance(b, bool):
+        if a is None or b is None or isinstance(a, bool) != isinstance(b, bool) or _kind(expected) != _kind(got):
             return False
-        return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+        if math.isnan(a) or math.isinf(a):
+            return (math.isnan(a) and math.isnan(b)) or a == b
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
     if "seq" in expected:
-        return ("seq" in got and len(expected["items"]) == len(got["items"])
+        return ("seq" in got and expected["seq"] == got["seq"] and len(expected["items"]) == len(got["items"])
                 and all(same(e, g, rtol, atol) for e, g in zip(expected["items"], got["items"])))
     if "dict" in expected:
         return "dict" in got and expected["dict"].keys() == got["dict"].keys() and all(
@@ -275,9 +306,16 @@ def same(expected, got, rtol: float = 1e-3, atol: float = 1e-4) -> bool:
         return expected == got
     if "generator" in expected:
         return "generator" in got and _close(_decode(expected["generator"]), _decode(got["generator"]), 0, 0)
-    if ("ndarray" in expected or "tensor" in expected) and ("ndarray" in got or "tensor" in got):
-        return _close(_decode(expected), _decode(got), rtol, atol)
+    for kind in ("ndarray", "tensor"):
+        if kind in expected:
+            return (kind in got and expected.get("torch_dtype") == got.get("torch_dtype")
+                    and _close(_decode(expected), _decode(got), rtol, atol))
     return False
+
+
+def _kind(data) -> str:
+    """Scalars: a Python number and a NumPy scalar compare by value; a tensor or array scalar keeps its kind."""
+    return "tensor" if "tensor" in data else "ndarray" if "ndarray" in data else "number"
 
 
 @dataclass(frozen=True)
@@ -301,8 +339,9 @@ def mismatch(call, outcome) -> str:
         return f"{call.name} returned a {outcome.value}, not plain data"
     if not same(expected["returns"], outcome.value):
         return f"{call.name} returned a different result on a hidden input"
-    if call.after is not None and not same(call.after, outcome.after):
-        return f"{call.name} left its arguments in a different state"
+    unchanged = call.after is None  # then the arguments must come back bit for bit
+    if not same(call.args if unchanged else call.after, outcome.after, *((0.0, 0.0) if unchanged else ())):
+        return f"{call.name} {'changed its arguments' if unchanged else 'did not change its arguments as the solution does'}"
     return ""
 
 
