@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Formatted with `ruff format`; the rest of the code follows when the coordinator formats it (then: ".").
 FORMATTED = [
-    "src/cnncourse/check.py",
+    "src/cnncourse/grader/check.py",
     "src/cnncourse/layout.py",
     "scripts/lab_config.py",
     "scripts/stamp_colab.py",
@@ -46,6 +46,7 @@ def test_ruff_check():
 
 def test_ruff_format():
     files = [f for f in FORMATTED if (REPO / f).exists()]
+    assert files == FORMATTED, f"FORMATTED names files that are gone: {sorted(set(FORMATTED) - set(files))}"
     done = subprocess.run(
         [*_ruff(), "format", "--check", "--no-cache", *files], cwd=REPO, capture_output=True, text=True
     )

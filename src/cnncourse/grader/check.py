@@ -72,8 +72,13 @@ def execute(cells: list[Cell], timeout: float):
     from .zygote import imported_modules
 
     modules = imported_modules(c.source for c in cells)
-    job = Job(tuple(modules), tuple(cells), timeout, threads=config.threads_per_job(1),
-              confinement=Confinement((str(config.data_dir().resolve()),)))
+    job = Job(
+        tuple(modules),
+        tuple(cells),
+        timeout,
+        threads=config.threads_per_job(1),
+        confinement=Confinement((str(config.data_dir().resolve()),)),
+    )
     with Zygote(modules) as zygote:
         return zygote.execute(job)
 
