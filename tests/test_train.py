@@ -274,3 +274,29 @@ def test_small_cnn_has_the_documented_layers_and_sizes():
     smaller = small_cnn((8, 16), p_drop=0.2, num_classes=5, in_channels=3, image_size=32)
     assert smaller(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
     assert smaller[-1].in_features == 16 * 8 * 8 and smaller[-2].p == 0.2
+
+
+def test_fill_by_shape_makes_the_function_independent_of_construction_order():
+    from cnncourse.train import fill_by_shape_
+
+    class Net(nn.Module):
+        def __init__(self, first_head: bool):
+            super().__init__()
+            if first_head:
+                self.head = nn.Linear(6, 2)
+            self.body = nn.Conv2d(3, 6, 3)
+            if not first_head:
+                self.head = nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.head(self.body(x).mean(dim=(2, 3)))
+
+    torch.manual_seed(0)
+    a, b = Net(True), Net(False)
+    x = torch.randn(2, 3, 5, 5)
+    assert not torch.allclose(a(x), b(x)), "seeded alike, the two orders start with different weights"
+    torch.testing.assert_close(fill_by_shape_(a)(x), fill_by_shape_(b)(x), rtol=0, atol=0)
+    weights = [p.detach().clone() for p in a.parameters()]
+    fill_by_shape_(a)
+    assert all(torch.equal(w, p) for w, p in zip(weights, a.parameters())), "the same values every time"
+    assert all(float(p.abs().max()) <= 0.2 for p in a.parameters()) and len({float(p.std()) for p in a.parameters()}) > 1

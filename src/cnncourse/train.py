@@ -205,6 +205,20 @@ def count_params(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+@torch.no_grad()
+def fill_by_shape_(module: nn.Module, scale: float = 0.2) -> nn.Module:
+    """Set every parameter to a fixed function of its shape, in place; returns the module.
+
+    Two modules with the same layers then compute the same function, whatever order their layers were built
+    or registered in: a way to compare two implementations (the grader's probes use it) without a seed.
+    """
+    for p in module.parameters():
+        k = torch.arange(p.numel(), dtype=torch.float64)
+        values = torch.sin(0.7 * k + 0.1 * p.numel() + sum(p.shape))
+        p.copy_((scale * values).reshape(p.shape).to(p.dtype))
+    return module
+
+
 def validation_split(targets, n_val: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(train indices, validation indices): a class-balanced validation set of ``n_val`` items, the rest train.
 
