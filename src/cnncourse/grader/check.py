@@ -24,7 +24,6 @@ from . import config
 from .assignment import grade_id, is_answer, label
 from .records import Cell, Confinement, Job
 
-CELL_LIMIT_S = config.DEFAULT_TIMEOUT_S  # seconds per cell, as `cnncourse grade`
 MANIFEST_NAME = "submission.json"
 
 
@@ -100,7 +99,7 @@ def first_line(record, timeout: float) -> str:
     return f"{error['ename']}: {text[0]}" if text else error["ename"]
 
 
-def check(path: Path, timeout: float = CELL_LIMIT_S, say=print) -> dict:
+def check(path: Path, timeout: float = config.DEFAULT_TIMEOUT_S, say=print) -> dict:
     """Check one notebook; returns {tests: {grade_id: (ok, line)}, order: [...], errors: [...], ok}."""
     nb = nbformat.read(path, as_version=4)
     order = execution_order_problems(nb)
