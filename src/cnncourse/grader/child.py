@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import sandbox, trusted
+from . import rules, sandbox, trusted
 from .records import Job
 
 MAX_CELL_OUTPUT = 200_000  # characters of text kept per cell; the rest is counted, not stored
@@ -170,6 +170,7 @@ def run_cells(job: Job, results) -> None:
     shell = make_shell()
     safe_builtins = dict(vars(builtins))  # restored after each cell: the grader's own code needs them
     _start_state(job)
+    checks = rules.Rules({name: rules.Rule.from_dict(r) for name, r in (job.rules or {}).items()})  # before any student code
     recorder = trusted.Recorder() if job.record else None
     for cell in job.cells:
         _write(results, start=cell.index)
@@ -188,7 +189,7 @@ def run_cells(job: Job, results) -> None:
         _write(results, recorded=recorder.calls)
     if job.replay is not None:
         trusted.define_probes(shell.user_ns, job.probes)  # their calls are in the replay
-        for k, outcome in enumerate(trusted.replay(shell.user_ns, job.replay, job.timeout)):
+        for k, outcome in enumerate(trusted.replay(shell.user_ns, job.replay, job.timeout, checks)):
             _write(results, replayed=k, outcome=outcome)  # a line per call: the watchdog sees progress
     _write(results, finished=True)
 

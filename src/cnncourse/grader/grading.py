@@ -24,7 +24,7 @@ from . import config, executor, intake
 from .assignment import label, load_assignment
 from .feedback import banner, write_feedback
 from .gradebook import db_url, write_scores
-from .plan import RunPlan, last_graded, plan, probes, record_spec
+from .plan import RunPlan, honesty_rules, last_graded, plan, probes, record_spec
 from .records import Confinement, Execution, Job, RecordedCall
 from .report import StudentResult, class_report, write_report
 from .resume import ResumeState
@@ -64,7 +64,7 @@ class Grader:
         self.all_cells, self.progress, self.trust_timestamps = all_cells, progress, trust_timestamps
         self.db_url = db_url(self.course_root)
         self.reference = Reference()
-        self.probes = ()
+        self.probes, self.rules = (), {}
 
     def run(self) -> dict:
         started = time.perf_counter()
@@ -126,7 +126,8 @@ class Grader:
         return Job(tuple(self.assignment.modules), tuple(cells), self.timeout,
                    threads=config.threads_per_job(self.workers),
                    confinement=Confinement((str(config.data_dir().resolve()),)), record=record, replay=replay,
-                   probes=tuple(p.source for p in self.probes) if replay is not None else ())
+                   probes=tuple(p.source for p in self.probes) if replay is not None else (),
+                   rules={name: rule.to_dict() for name, rule in self.rules.items()} if replay is not None else None)
 
     def execute(self, pending: dict) -> dict:
         """``{student: StudentResult}`` of every prepared submission, finished as its executions arrive."""
@@ -156,7 +157,7 @@ class Grader:
         source = self.assignment.source
         runs = plan(source, all_cells=self.all_cells)
         cells = tuple(c for c in runs.kernel if c.index <= last_graded(source))  # later cells record nothing
-        self.probes = probes(source)
+        self.probes, self.rules = probes(source), honesty_rules(source)
         job = self._job(cells, record=record_spec(source, cells), replay=tuple(p.replay_call() for p in self.probes))
         execution = dict(run_all({"reference": job}))["reference"]
         scored = apply_execution(intake.copy_node(source), execution)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from .assignment import grade_id, is_answer
 from .intake import defined_names
 from .records import Cell, RecordSpec, ReplayCall
+from .rules import Rule, declared
 from .trusted import PROBE_PREFIX, to_plain
 from .selection import Selection, select
 
@@ -72,3 +73,8 @@ def probes(notebook) -> tuple[Probe, ...]:
         found += [Probe(gid, node.name, ast.get_source_segment(text, node)) for node in tree.body
                   if isinstance(node, ast.FunctionDef) and node.name.startswith(PROBE_PREFIX)]
     return tuple(found)
+
+
+def honesty_rules(notebook) -> dict[str, Rule]:
+    """The rules the hidden tests declare for the trusted run (``rules.RULES_NAME`` in a test cell)."""
+    return declared(c.source for c in notebook.cells if grade_id(c) and c.cell_type == "code")

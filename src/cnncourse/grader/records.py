@@ -15,6 +15,7 @@ from .config import DEFAULT_ATTEMPTS
 
 CELL_STATUSES = ("ok", "error", "timeout", "crashed", "not-run")
 OUTCOME_KINDS = ("returns", "raises", "missing", "not_plain")
+MAX_BROKE = 10  # rule breaks one outcome may list
 
 
 class RecordError(ValueError):
@@ -119,13 +120,17 @@ class Outcome:
     kind: str  # one of OUTCOME_KINDS
     value: Any = None  # the plain result, the exception name, the missing name or the type name
     after: Any = None  # the arguments after the call
+    broke: tuple[str, ...] = ()  # what the call did that the exercise's rules forbid (``rules.Watch``)
 
     @classmethod
     def from_dict(cls, data) -> Outcome:
         kind = field_of(data, "kind", str)
         if kind not in OUTCOME_KINDS:
             raise RecordError(f"unknown outcome {kind!r}")
-        return cls(kind, data.get("value"), field_of(data, "after", dict, optional=True))
+        broke = _strings(data.get("broke") or [], "broke")
+        if len(broke) > MAX_BROKE or any(len(b) > 200 for b in broke):
+            raise RecordError("too many or too long rule breaks")
+        return cls(kind, data.get("value"), field_of(data, "after", dict, optional=True), broke)
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,7 @@ class Job:
     replay: tuple[ReplayCall, ...] | None = None
     max_attempts: int = DEFAULT_ATTEMPTS
     probes: tuple[str, ...] = ()  # sources of the hidden tests' probe functions, defined before the replay
+    rules: dict | None = None  # function name → ``rules.Rule.to_dict()``: checked while replayed calls run
 
     @classmethod
     def from_dict(cls, data) -> Job:
@@ -151,7 +157,8 @@ class Job:
                    None if optional["confinement"] is None else Confinement.from_dict(optional["confinement"]),
                    None if optional["record"] is None else RecordSpec.from_dict(optional["record"]),
                    None if optional["replay"] is None else tuple(ReplayCall.from_dict(c) for c in optional["replay"]),
-                   field_of(data, "max_attempts", int), _strings(data.get("probes") or [], "probes"))
+                   field_of(data, "max_attempts", int), _strings(data.get("probes") or [], "probes"),
+                   field_of(data, "rules", dict, optional=True))
 
 
 def _strings(values, what: str) -> tuple[str, ...]:

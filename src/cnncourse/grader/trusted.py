@@ -217,9 +217,10 @@ def define_probes(namespace: dict, sources) -> None:
             pass
 
 
-def replay(namespace: dict, calls, timeout: float):
+def replay(namespace: dict, calls, timeout: float, rules=None):
     """Call the student's functions on the recorded inputs (``records.ReplayCall``: name, arguments and
-    RNG state, nothing of the expected result); yield a plain ``records.Outcome`` dict per call."""
+    RNG state, nothing of the expected result); yield a plain ``records.Outcome`` dict per call.
+    ``rules`` (``rules.Rules``): the calls of a function with a rule run under its watch."""
     def on_alarm(signum, frame):
         raise CallTimeout(f"call ran longer than {timeout:g} s")
 
@@ -231,9 +232,10 @@ def replay(namespace: dict, calls, timeout: float):
             continue
         args, kwargs = from_plain(call.args)
         set_rng_state(call.rng)
+        watch = rules.watch(call.name) if rules is not None else None
         signal.setitimer(signal.ITIMER_REAL, timeout)
         try:
-            result = fn(*args, **kwargs)
+            result = fn(*args, **kwargs) if watch is None else watch.call(fn, *args, **kwargs)
             plain = _outcome(result)
             outcome = ({"kind": "returns", "value": plain["returns"]} if plain
                        else {"kind": "not_plain", "value": type(result).__name__})
@@ -242,6 +244,8 @@ def replay(namespace: dict, calls, timeout: float):
             outcome = {"kind": "raises", "value": type(error).__name__}
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
+        if watch is not None and watch.broken:
+            outcome["broke"] = list(watch.broken)
         yield outcome
 
 
@@ -330,6 +334,8 @@ def mismatch(call, outcome) -> str:
     expected = call.expected
     if outcome.kind == "missing":
         return f"{call.name} is not defined"
+    if outcome.broke:
+        return f"{call.name} used {', '.join(outcome.broke)}, which the exercise does not allow"
     if "raises" in expected or outcome.kind == "raises":
         got = outcome.value if outcome.kind == "raises" else None
         if expected.get("raises") != got:
