@@ -6,7 +6,9 @@
 (d) it gives the untouched student copy 0 on every graded cell;
 (e) every graded test cell has points and a unique grade_id, every graded answer has a hidden test,
     and the notebook follows the template (Colab badge, setup cell, parameters cell);
-(f) grading only the cells the graded cells depend on gives the same scores as running every cell.
+(f) grading only the cells the graded cells depend on gives the same scores as running every cell;
+(g, h) every point is verified outside the student's process (``report.json`` says so);
+(i) the blank copy with its test errors swallowed and a forged result shown still gets 0.
 (c), (d), (f) and the feedback check share one release and one pair of grader passes per notebook: under
 pytest-xdist (``-n auto --dist loadgroup``) a notebook's tests form one group, run by one worker.
 """
@@ -52,13 +54,29 @@ def graded(request, tmp_path_factory):
     course = make_course(root, [name])
     released = generate_assignment(name, course, release_dir=root / "notebooks")
     for student, source in (("solution", layout.notebook_path(name)), ("blank", released)):
-        (root / "class" / student).mkdir(parents=True)
-        shutil.copy(source, root / "class" / student / f"{name}.ipynb")
+        for folder in ("class", "pair"):
+            (root / folder / student).mkdir(parents=True)
+            shutil.copy(source, root / folder / student / f"{name}.ipynb")
+    (root / "class" / "forger").mkdir()
+    nbformat.write(_forger(released), root / "class" / "forger" / f"{name}.ipynb")
     report = Grader(name, root / "class", root / "out", course_root=course, progress=False).run()
-    every = Grader(name, root / "class", root / "out-all", course_root=course, progress=False, all_cells=True).run()
+    every = Grader(name, root / "pair", root / "out-all", course_root=course, progress=False, all_cells=True).run()
     rows = {row["student"]: row for row in report["students"]}
     return {"name": name, "out": root / "out", "released": released, "rows": rows, "cells": report["cells"],
             "all_cells_rows": {row["student"]: row for row in every["students"]}, "summary": report["summary"]}
+
+
+FORGE = ("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)  # no test error is ever shown\n"
+         "get_ipython().displayhook(10 ** 9)  # an execute_result, which stock nbgrader would take as a score")
+
+
+def _forger(released):
+    """The untouched student copy with one cell of its own: every test error swallowed, a forged result shown."""
+    nb = nbformat.read(released, as_version=4)
+    imports = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "import" in c.source
+                   and "google.colab" not in c.source and "parameters" not in c.metadata.get("tags", []))
+    nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(FORGE))
+    return nb
 
 
 @pytest.mark.slow
@@ -113,10 +131,18 @@ def test_g_coverage_is_reported(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="cells whose answers are classes or take models need probe_ functions "
-                                        "in their hidden tests (issue 14); XPASS: the notebook is fully verified")
 def test_h_every_point_is_verified_outside_the_students_process(graded):
     assert graded["summary"]["unverified_cells"] == [], graded["summary"]["unverified_cells"]
+    assert graded["summary"]["reference_failed"] == [], "the solution's own trusted run must pass"
+
+
+@pytest.mark.slow
+def test_i_a_blank_copy_that_swallows_its_errors_gets_zero(graded):
+    """(i) The in-notebook verdicts are feedback only: with every test error swallowed, the blank copy's
+    in-notebook run looks perfect, and the trusted run still gives it nothing."""
+    row = graded["rows"]["forger"]
+    earned = {cell: score for cell, score in row["cells"].items() if score != 0}
+    assert not earned, f"a blank copy that swallows its errors earned {earned} ({row['status']}: {row['reason']})"
 
 
 @pytest.mark.slow
