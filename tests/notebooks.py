@@ -32,3 +32,55 @@ def write_notebook(path: Path, cells) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+SWALLOW = "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"  # no test error is ever shown
+FORGE = SWALLOW + "\nget_ipython().displayhook(10 ** 9)  # an execute_result, which stock nbgrader would take as a score"
+
+
+def with_own_cell(nb, source: str):
+    """``nb`` with a cell of the student's own right after the imports (the first code cell importing cnncourse)."""
+    imports = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "from cnncourse" in c.source)
+    nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(source))
+    return nb
+
+
+def mutant(name: str):
+    """The notebook's planted wrong submission, if it has one: ``mutant()`` of ``tests/grader/test_mutant_NN.py``."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"tests.grader.test_mutant_{name[:2]}")
+    except ModuleNotFoundError:
+        return None
+    return module.mutant()
+
+
+_GRADED: dict = {}
+
+
+def graded_class(name: str, root: Path) -> dict:
+    """One grader pass over a class of the notebook's solution, its blank student copy, a ``forger`` (the blank
+    copy with every test error swallowed and a forged result) and its ``mutant`` (when it has one).
+
+    Computed once per test process and notebook (``root`` is used by the first caller): the contract checks
+    and the mutant checks of one notebook share it, so they form one xdist group (``contract-NN``).
+    """
+    if name not in _GRADED:
+        from cnncourse import layout
+        from cnncourse.grader.grading import Grader
+        from cnncourse.grader.nbgrader_cli import generate_assignment
+
+        course = make_course(root, [name])
+        released = generate_assignment(name, course, release_dir=root / "notebooks")
+        students = {"solution": nbformat.read(layout.notebook_path(name), 4), "blank": nbformat.read(released, 4),
+                    "forger": with_own_cell(nbformat.read(released, 4), FORGE), "mutant": mutant(name)}
+        for student, nb in students.items():
+            if nb is not None:
+                (root / "class" / student).mkdir(parents=True)
+                nbformat.write(nb, root / "class" / student / f"{name}.ipynb")
+        report = Grader(name, root / "class", root / "out", course_root=course, progress=False).run()
+        _GRADED[name] = {"name": name, "root": root, "course": course, "out": root / "out", "released": released,
+                         "rows": {row["student"]: row for row in report["students"]}, "cells": report["cells"],
+                         "summary": report["summary"]}
+    return _GRADED[name]

@@ -23,10 +23,9 @@ import pytest
 
 from cnncourse import layout
 from cnncourse.grader.grading import Grader
-from cnncourse.grader.nbgrader_cli import generate_assignment
 from cnncourse.run import run_notebook
 
-from tests.notebooks import make_course
+from tests.notebooks import graded_class
 
 NAMES = layout.assignments()
 GROUPED = [pytest.param(name, marks=pytest.mark.xdist_group(f"contract-{name}")) for name in NAMES]
@@ -47,36 +46,16 @@ def _grade_cells(nb):
 
 @pytest.fixture(scope="module", params=GROUPED)
 def graded(request, tmp_path_factory):
-    """One throw-away course per notebook: release it, then grade the solution and the blank copy as a class,
-    once with the dependency selection (the default) and once with every cell (``--all-cells``)."""
+    """Per notebook: the class pass shared with the mutant checks (``tests.notebooks.graded_class``: solution,
+    blank copy, forger, mutant), and the solution and blank copy again with every cell (``--all-cells``)."""
     name = request.param
-    root = tmp_path_factory.mktemp(name)
-    course = make_course(root, [name])
-    released = generate_assignment(name, course, release_dir=root / "notebooks")
-    for student, source in (("solution", layout.notebook_path(name)), ("blank", released)):
-        for folder in ("class", "pair"):
-            (root / folder / student).mkdir(parents=True)
-            shutil.copy(source, root / folder / student / f"{name}.ipynb")
-    (root / "class" / "forger").mkdir()
-    nbformat.write(_forger(released), root / "class" / "forger" / f"{name}.ipynb")
-    report = Grader(name, root / "class", root / "out", course_root=course, progress=False).run()
-    every = Grader(name, root / "pair", root / "out-all", course_root=course, progress=False, all_cells=True).run()
-    rows = {row["student"]: row for row in report["students"]}
-    return {"name": name, "out": root / "out", "released": released, "rows": rows, "cells": report["cells"],
-            "all_cells_rows": {row["student"]: row for row in every["students"]}, "summary": report["summary"]}
-
-
-FORGE = ("get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)  # no test error is ever shown\n"
-         "get_ipython().displayhook(10 ** 9)  # an execute_result, which stock nbgrader would take as a score")
-
-
-def _forger(released):
-    """The untouched student copy with one cell of its own: every test error swallowed, a forged result shown."""
-    nb = nbformat.read(released, as_version=4)
-    imports = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "import" in c.source
-                   and "google.colab" not in c.source and "parameters" not in c.metadata.get("tags", []))
-    nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(FORGE))
-    return nb
+    shared = graded_class(name, tmp_path_factory.mktemp(name))
+    pair = shared["root"] / "pair"
+    for student in ("solution", "blank"):
+        shutil.copytree(shared["root"] / "class" / student, pair / student)
+    every = Grader(name, pair, shared["root"] / "out-all", course_root=shared["course"], progress=False,
+                   all_cells=True).run()
+    return {**shared, "all_cells_rows": {row["student"]: row for row in every["students"]}}
 
 
 @pytest.mark.slow

@@ -7,12 +7,10 @@ import nbformat
 import pytest
 
 from cnncourse import layout
-from cnncourse.grader.grading import Grader
-from tests.notebooks import make_course
+from tests.notebooks import SWALLOW, graded_class, with_own_cell
 
 NAME = "02_convolution_by_hand"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rules-02")]
-SWALLOW = "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
 ROUTES = {
     "def conv1d_full(": "\n_np_convolve = np.convolve\ndef conv1d_full(x, h):\n"
                         "    return _np_convolve(np.asarray(x, dtype=float), np.asarray(h, dtype=float))\n",
@@ -24,7 +22,7 @@ ROUTES = {
 }
 
 
-def _cheat():
+def mutant():
     nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -33,19 +31,12 @@ def _cheat():
                     cell.source += route
             if "def conv2d(" in cell.source:  # keep the hand-written loop under another name for conv2d_im2col
                 cell.source = cell.source.replace("def conv2d(", "def _loop_conv2d(", 1)
-    imports = next(k for k, c in enumerate(nb.cells) if c.cell_type == "code" and "from cnncourse" in c.source)
-    nb.cells.insert(imports + 1, nbformat.v4.new_code_cell(SWALLOW))
-    return nb
+    return with_own_cell(nb, SWALLOW)
 
 
 @pytest.fixture(scope="module")
 def row(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rules02")
-    course = make_course(root, [NAME])
-    (root / "class" / "cheat").mkdir(parents=True)
-    nbformat.write(_cheat(), root / "class" / "cheat" / f"{NAME}.ipynb")
-    report = Grader(NAME, root / "class", root / "out", course_root=course, progress=False).run()
-    return report["students"][0]
+    return graded_class(NAME, tmp_path_factory.mktemp(NAME))["rows"]["mutant"]  # shared with the contract checks
 
 
 def test_forbidden_routes_earn_nothing(row):

@@ -1,0 +1,40 @@
+"""Notebook 04's count_params(model) is verified by its hidden tests' probes: a submission that swallows its errors
+keeps no point for a count that takes a shared layer twice."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from cnncourse import layout
+from tests.notebooks import SWALLOW, graded_class, with_own_cell
+
+NAME = "04_shapes_pooling_receptive_fields"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+WRONG = {"count_params": ("for p in model.parameters()",  # a layer used twice counted twice
+                          "for _, p in model.named_parameters(remove_duplicate=False)")}
+
+
+def mutant():
+    nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in WRONG:
+            old, new = WRONG[gid]
+            assert cell.source.count(old) == 1, gid
+            cell.source = cell.source.replace(old, new)
+    return with_own_cell(nb, SWALLOW)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    graded = graded_class(NAME, tmp_path_factory.mktemp(NAME))  # shared with the contract checks
+    assert graded["summary"]["unverified_cells"] == [], f"every cell of {NAME} has a call or a probe"
+    return graded["rows"]
+
+
+def test_wrong_count_with_swallowed_errors_earn_nothing(rows):
+    row = rows["mutant"]
+    assert row["status"] == "suspicious", row
+    assert row["cells"]["test_count_params"] == 0, row["cells"]
+    assert row["total"] == row["max"] - 2, row["cells"]  # the other cells keep theirs
+    assert "probe_count_params returned a different result" in row["reason"]

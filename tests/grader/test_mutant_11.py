@@ -1,0 +1,39 @@
+"""Notebook 11's build_transforms (an answer that is a transform) is verified by its hidden tests' probes: a submission
+that swallows its errors keeps no point for a crop that pads by reflection."""
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from cnncourse import layout
+from tests.notebooks import SWALLOW, graded_class, with_own_cell
+
+NAME = "11_data_augmentation"
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+WRONG = {"build_transforms": ("v2.RandomCrop(28, padding=2)", "v2.RandomCrop(28, padding=2, padding_mode=\"reflect\")")}
+
+
+def mutant():
+    nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in WRONG:
+            old, new = WRONG[gid]
+            assert cell.source.count(old) == 1, gid
+            cell.source = cell.source.replace(old, new)
+    return with_own_cell(nb, SWALLOW)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    graded = graded_class(NAME, tmp_path_factory.mktemp(NAME))  # shared with the contract checks
+    assert graded["summary"]["unverified_cells"] == [], f"every cell of {NAME} has a call or a probe"
+    return graded["rows"]
+
+
+def test_wrong_transform_with_swallowed_errors_earn_nothing(rows):
+    row = rows["mutant"]
+    assert row["status"] == "suspicious", row
+    assert row["cells"]["test_build_transforms"] == 0, row["cells"]
+    assert row["total"] == row["max"] - 3, row["cells"]  # the other cells keep theirs
+    assert "probe_build_transforms returned a different result" in row["reason"]
