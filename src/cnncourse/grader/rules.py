@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import importlib
 import sys
 from dataclasses import dataclass
@@ -214,16 +215,29 @@ def _current_mode():
 
 
 def _dispatch_mode(watch: Watch):
+    mode = _mode_class()()
+    mode.watch = watch
+    return mode
+
+
+@functools.cache
+def _mode_class():
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Forbidden(TorchDispatchMode):
+        """Notes every ATen operator of a forbidden kind, then runs it unchanged."""
+
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            return False  # no torch._dynamo wrapper around every operator: 2 s to import, slow per call
+
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             name = str(func.overloadpacket)
-            if name in watch.targets.aten:
-                watch._break(name)
+            if name in self.watch.targets.aten:
+                self.watch._break(name)
             return func(*args, **(kwargs or {}))
 
-    return Forbidden()
+    return Forbidden
 
 
 class Rules:
@@ -236,6 +250,8 @@ class Rules:
         self.escapes = dataclasses.replace(resolve(ESCAPES if rules else ()), roots=roots)
         aten = any(t.aten for t in self.targets.values())  # popping the dispatch mode matters only when it is on
         self.dispatch_escapes = dataclasses.replace(resolve((*ESCAPES, *DISPATCH_ESCAPES) if aten else ()), roots=roots)
+        if aten:
+            _mode_class()  # built before any student code runs
 
     def watch(self, name: str) -> Watch | None:
         rule = self.rules.get(name)
