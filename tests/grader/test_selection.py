@@ -81,3 +81,13 @@ def test_a_device_passed_to_a_call_is_read_not_changed():
     cells = ["import torch", "device = torch.device('cpu')", "model = make().to(device)\nfit(model, device)",
              "assert f(device)"]
     assert _run(*cells, required={3}) == (0, 1, 3)
+
+
+def test_a_comprehension_reads_what_its_cell_bound_before_it():
+    """A list comprehension runs where it stands; a lambda or a function may run later, so it reads its free
+    names from wherever they are when it does."""
+    assert "layers" not in analyse("layers = list(m)\nnames = [type(x) for x in layers]").reads
+    assert "layers" in analyse("names = [type(x) for x in layers]\nlayers = list(m)").reads
+    assert "layers" in analyse("f = lambda: layers\nlayers = list(m)").reads
+    cells = {0: "layers = [1]\nmodel = train(layers)", 1: "layers = [2]\nprint([n for n in layers])"}
+    assert select(cells, {1}).skipped == (0,)

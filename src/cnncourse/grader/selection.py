@@ -145,6 +145,7 @@ def _aliases(tree, modules: set) -> list:
 
 SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp,
           ast.DictComp, ast.GeneratorExp)
+COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
 def _free_names(scope) -> set:
@@ -163,6 +164,10 @@ def _in_order(node, conditional=False):
     """``(name node, conditional)`` of the cell's own scope in evaluation order (values before targets)."""
     if isinstance(node, ast.Name):
         yield node, conditional
+        return
+    if isinstance(node, COMPREHENSIONS):  # run where they stand: they read what the cell bound before them
+        for name in sorted(_free_names(node)):
+            yield ast.Name(name, ast.Load()), conditional
         return
     if isinstance(node, SCOPES):
         return
@@ -195,7 +200,7 @@ def _reads(tree) -> set:
         elif not conditional:
             bound.add(node.id)
     for node in _scoped(tree):
-        if isinstance(node, SCOPES):
+        if isinstance(node, SCOPES) and not isinstance(node, COMPREHENSIONS):  # may run later: read at any time
             reads |= _free_names(node)
     return reads
 
