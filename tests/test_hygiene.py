@@ -80,3 +80,27 @@ def test_readme_renders_and_documents_what_the_code_has():
     assert set(re.findall(r"\bmake ([a-z][\w-]*)", readme)) <= targets
     for link in re.findall(r"\]\((?!https?:|#)([^)]+)\)", readme):
         assert (REPO / link).exists(), f"README links to {link}, which is not in the repository"
+
+
+def test_readme_coverage_table_is_current():
+    """The README's coverage table says, per notebook, how the grader verifies each point: keep it true."""
+    from cnncourse import layout
+    from cnncourse.grader.assignment import grade_id
+    from cnncourse.grader.plan import honesty_rules, probes
+
+    readme = (REPO / "README.md").read_text()
+    for name in layout.assignments():
+        nb = nbformat.read(layout.notebook_path(name), as_version=4)
+        points = {
+            grade_id(c): float(c.metadata["nbgrader"]["points"])
+            for c in nb.cells
+            if grade_id(c) and c.metadata["nbgrader"].get("grade")
+        }
+        probed = {p.cell for p in probes(nb)}
+        rules = ", ".join(f"`{r}`" for r in sorted(honesty_rules(nb))) or "—"
+        honour = sum(len(re.findall(r"honour[ -]code", c.source, re.I)) for c in nb.cells if c.cell_type == "markdown")
+        row = (
+            f"| `{name}` | {sum(points.values()):g} | {sum(v for k, v in points.items() if k not in probed):g} | "
+            f"{sum(v for k, v in points.items() if k in probed):g} | {rules} | {honour or '—'} |"
+        )
+        assert row in readme, f"README's coverage table: expected the row {row}"
