@@ -82,6 +82,42 @@ def test_readme_renders_and_documents_what_the_code_has():
         assert (REPO / link).exists(), f"README links to {link}, which is not in the repository"
 
 
+def _top_level_names(source: str) -> list[str]:
+    import ast
+
+    text = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    return [node.name for node in ast.parse(text).body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+
+
+def test_no_helper_is_defined_twice():
+    """A helper lives in one place: no function or class of a notebook's own cells is defined again in another
+    notebook, twice in one notebook, or in the students' library. Answers are exempt (writing them is the
+    exercise, and their tests compare them with the library's version), so are hidden tests (each test cell
+    stays self-contained: a student may re-run it alone)."""
+    import ast
+
+    from cnncourse import layout
+
+    library = {
+        node.name: f"src/cnncourse/{path.name}"
+        for path in (REPO / "src" / "cnncourse").glob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    }
+    seen, twice = {}, []
+    for name in layout.assignments():
+        for cell in nbformat.read(layout.notebook_path(name), as_version=4).cells:
+            role = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or role.get("solution") or role.get("grade"):
+                continue
+            for defined in _top_level_names(cell.source):
+                where = seen.get(defined) or library.get(defined)
+                if where:
+                    twice.append(f"{defined}: {name} and {where}")
+                seen.setdefault(defined, name)
+    assert not twice, "defined twice (move it to cnncourse, or use the library's): " + "; ".join(twice)
+
+
 def test_readme_coverage_table_is_current():
     """The README's coverage table says, per notebook, how the grader verifies each point: keep it true."""
     from cnncourse import layout
