@@ -84,3 +84,17 @@ def graded_class(name: str, root: Path) -> dict:
                          "rows": {row["student"]: row for row in report["students"]}, "cells": report["cells"],
                          "summary": report["summary"]}
     return _GRADED[name]
+
+
+def replaced_solution(name: str, wrong: dict):
+    """The solution with ``wrong`` ({answer grade_id: (old, new)}, each ``old`` found once) and its errors swallowed."""
+    from cnncourse import layout
+
+    nb = nbformat.read(layout.notebook_path(name), as_version=4)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid in wrong:
+            old, new = wrong[gid]
+            assert cell.source.count(old) == 1, gid
+            cell.source = cell.source.replace(old, new)
+    return with_own_cell(nb, SWALLOW)

@@ -2,11 +2,9 @@
 probes: a submission that swallows its errors keeps no point for Sobel kernels of the wrong sign."""
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from cnncourse import layout
-from tests.notebooks import SWALLOW, graded_class, with_own_cell
+from tests.notebooks import graded_class, replaced_solution
 
 NAME = "03_filters_and_padding"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
@@ -14,14 +12,7 @@ WRONG = {"kernel_constants": ("torch.tensor([-1.0, 0.0, 1.0])", "torch.tensor([1
 
 
 def mutant():
-    nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in WRONG:
-            old, new = WRONG[gid]
-            assert cell.source.count(old) == 1, gid
-            cell.source = cell.source.replace(old, new)
-    return with_own_cell(nb, SWALLOW)
+    return replaced_solution(NAME, WRONG)
 
 
 @pytest.fixture(scope="module")

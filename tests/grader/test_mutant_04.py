@@ -2,11 +2,9 @@
 keeps no point for a count that takes a shared layer twice."""
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from cnncourse import layout
-from tests.notebooks import SWALLOW, graded_class, with_own_cell
+from tests.notebooks import graded_class, replaced_solution
 
 NAME = "04_shapes_pooling_receptive_fields"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
@@ -15,14 +13,7 @@ WRONG = {"count_params": ("for p in model.parameters()",  # a layer used twice c
 
 
 def mutant():
-    nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in WRONG:
-            old, new = WRONG[gid]
-            assert cell.source.count(old) == 1, gid
-            cell.source = cell.source.replace(old, new)
-    return with_own_cell(nb, SWALLOW)
+    return replaced_solution(NAME, WRONG)
 
 
 @pytest.fixture(scope="module")

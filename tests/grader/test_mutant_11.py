@@ -2,11 +2,9 @@
 that swallows its errors keeps no point for a crop that pads by reflection."""
 from __future__ import annotations
 
-import nbformat
 import pytest
 
-from cnncourse import layout
-from tests.notebooks import SWALLOW, graded_class, with_own_cell
+from tests.notebooks import graded_class, replaced_solution
 
 NAME = "11_data_augmentation"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
@@ -14,14 +12,7 @@ WRONG = {"build_transforms": ("v2.RandomCrop(28, padding=2)", "v2.RandomCrop(28,
 
 
 def mutant():
-    nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in WRONG:
-            old, new = WRONG[gid]
-            assert cell.source.count(old) == 1, gid
-            cell.source = cell.source.replace(old, new)
-    return with_own_cell(nb, SWALLOW)
+    return replaced_solution(NAME, WRONG)
 
 
 @pytest.fixture(scope="module")
