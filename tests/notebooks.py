@@ -98,3 +98,10 @@ def replaced_solution(name: str, wrong: dict):
             assert cell.source.count(old) == 1, gid
             cell.source = cell.source.replace(old, new)
     return with_own_cell(nb, SWALLOW)
+
+
+def mutant_rows(name: str, tmp_path_factory) -> dict:
+    """The shared class pass's rows (``graded_class``), once every cell is known to be verified."""
+    graded = graded_class(name, tmp_path_factory.mktemp(name))  # shared with the contract checks
+    assert graded["summary"]["unverified_cells"] == [], f"every cell of {name} has a call or a probe"
+    return graded["rows"]
