@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnncourse import data, pretrained
+from cnncourse import data, layout, pretrained
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCE = REPO.parent / "shared" / "datasets"  # read-only originals; absent outside the course workspace
@@ -245,7 +245,7 @@ def test_corrupted_file_is_named_with_a_fix(tmp_path, monkeypatch):
     message = str(err.value)
     assert str(root / rel) in message and "corrupted" in message
     assert f"git checkout -- datasets/{rel}" in message and "build_datasets.py" in message
-    assert data.verify("fashion-mnist/train-labels-idx1-ubyte.gz")  # the intact files still pass
+    assert data.verify("fashion-mnist/train-labels-idx1-ubyte.gz") == ["fashion-mnist/train-labels-idx1-ubyte.gz"]
     with pytest.raises(data.DataError, match="t10k-labels"):
         data.verify()
 
@@ -266,9 +266,11 @@ def test_missing_file_and_missing_manifest(tmp_path, monkeypatch):
         data.fashion_mnist("test")
 
 
-def test_data_dir_default_and_env_override(tmp_path):
-    if "CNNCOURSE_DATA" not in os.environ:
-        assert data.DATA_DIR == REPO / "datasets"
+def test_data_dir_default_and_env_override(tmp_path, monkeypatch):
+    monkeypatch.delenv("CNNCOURSE_DATA", raising=False)  # the default is checked whatever the caller's environment
+    monkeypatch.delenv(layout.ENV, raising=False)
+    monkeypatch.chdir(REPO)
+    assert data.locate_data() == (REPO / "datasets", "course")
     code = "import cnncourse.data as d; print(d.DATA_DIR)"
     env = {**os.environ, "CNNCOURSE_DATA": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)

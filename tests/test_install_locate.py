@@ -55,7 +55,9 @@ def test_no_course_says_how_to_point_at_one(nowhere, monkeypatch, how):
         layout.find_course(explicit)
     message = str(err.value)
     assert "--course PATH" in message and f"{layout.ENV}=PATH" in message
-    if how != "nothing":
+    if how == "nothing":
+        assert message.startswith(f"no course found from {nowhere.resolve()};"), message
+    else:
         assert str(nowhere) in message and "is not a course folder" in message
 
 

@@ -32,11 +32,19 @@ def test_record_converts_scalars_and_round_trips(monkeypatch):
     assert metrics_from_notebook(nb) == {"acc": 0.9, "loss": 0.25, "epochs": 3, "model": "lenet"}
 
 
-@pytest.mark.parametrize("bad", [math.nan, float("inf"), [1, 2], None, True])
-def test_record_rejects_non_scalars(monkeypatch, bad):
-    _display_outputs(monkeypatch)
-    with pytest.raises((TypeError, ValueError)):
+@pytest.mark.parametrize("bad, error, said", [
+    (math.nan, ValueError, "not finite: nan"),
+    (float("inf"), ValueError, "not finite: inf"),
+    (torch.tensor(float("nan")), ValueError, "not finite: nan"),  # .item() first, then the same check
+    ([1, 2], TypeError, "got list"),
+    (None, TypeError, "got NoneType"),
+    (True, TypeError, "got bool"),  # a bool is a Number, but not a metric
+])
+def test_record_rejects_non_scalars(monkeypatch, bad, error, said):
+    shown = _display_outputs(monkeypatch)
+    with pytest.raises(error, match=said):
         record(x=bad)
+    assert shown == [], "nothing is displayed when a value is refused"
 
 
 def test_markdown_report_names_the_failing_cell():

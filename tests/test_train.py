@@ -154,6 +154,7 @@ def test_per_batch_training_equals_a_manual_loop():
                 on_batch=lambda step, loss: losses.append(loss), progress=False)
         runs.append((losses, [p.detach().clone() for p in model.parameters()]))
     (fit_losses, fit_params), (manual_losses, manual_params) = runs
+    assert len(fit_losses) == len(manual_losses) == 2 * 5, "two epochs of 5 batches each"
     np.testing.assert_allclose(fit_losses, manual_losses, rtol=1e-6)
     for a, b in zip(fit_params, manual_params):
         torch.testing.assert_close(a, b)

@@ -33,6 +33,7 @@ def test_plot_history_labels_every_axis():
         history.append(epoch=epoch, train_loss=1.0 / epoch, train_accuracy=0.5 * epoch, val_loss=float("nan"),
                        val_accuracy=float("nan"), seconds=1.0)
     fig = viz.plot_history(history, title="demo")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["loss", "accuracy"]
     for ax in fig.axes:
         assert ax.get_xlabel() == "epoch" and ax.get_ylabel() and ax.get_title().startswith("demo")
         assert len(ax.lines) == 1, "validation curves are skipped when there is no validation data"

@@ -31,5 +31,5 @@ def test_show_spectrogram_bands_on_given_axes():
     assert len(fig.axes) == 3, "one colorbar by default"
     viz.show_spectrogram(np.zeros((40, 10)), 8000, 128, "no bar", ax=axes[0], colorbar=False)
     assert len(fig.axes) == 3, "colorbar=False adds none"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"spec must be 2-D \(frequency, frames\), got shape \(2, 3, 4\)"):
         viz.show_spectrogram(np.zeros((2, 3, 4)), 8000, 128, "bad")

@@ -221,6 +221,7 @@ def test_a_module_answer_is_judged_by_its_probe_not_by_the_notebook(attacked):
 def test_the_gradebook_is_intact(attacked):
     from nbgrader.api import Gradebook
 
+    assert set(attacked["rows"]) == set(ATTACKS), "every planted attack has a row"
     with Gradebook("sqlite:///" + str(attacked["course"] / "gradebook.db")) as gradebook:
         for student, row in attacked["rows"].items():
             notebook = gradebook.find_submission_notebook(NAME, NAME, student)

@@ -257,10 +257,11 @@ def test_regrade_reports_whose_scores_changed_and_by_how_much(graded):
 
 def test_overrides_and_policy_survive_the_regrade(graded):
     rows = {r["student"]: r for r in graded["second"]["students"]}
-    for student, (_, _, status, total, word) in PLANTED.items():
-        if student not in COPIES:
-            assert (rows[student]["status"], rows[student]["total"], rows[student]["reason"]) == (
-                status, total, graded["rows"][student]["reason"]), student
+    unchanged = {s: plan for s, plan in PLANTED.items() if s not in COPIES}
+    assert set(rows) == set(PLANTED) and unchanged, sorted(rows)
+    for student, (_, _, status, total, _) in unchanged.items():
+        assert (rows[student]["status"], rows[student]["total"], rows[student]["reason"]) == (
+            status, total, graded["rows"][student]["reason"]), student
     assert graded["gradebook_second"]["overridden_1"][0] == {"test_double": 2.0, "test_square": 2.0}
     assert graded["gradebook_second"]["original"][0] == {"test_double": 3.0, "test_square": 0.0}
 
@@ -363,9 +364,10 @@ def test_independent_and_solution_identical_answers_are_not_flagged(similarity):
     # code identical to the solution is not counted at all; independent answers share no fingerprint
     solution_like = {s for s, plan in PLANTED.items() if plan[0] == SOLUTION or plan[0] is None}
     independent = {s for s in PLANTED if s.startswith("independent_")} | {"original"}
-    for p in similarity["found"]["pairs"]:
-        if {p["a"], p["b"]} & solution_like or {p["a"], p["b"]} <= independent:
-            assert p["score"] == 0, p
+    unrelated = [p for p in similarity["found"]["pairs"] if {p["a"], p["b"]} & solution_like or
+                 {p["a"], p["b"]} <= independent]
+    assert len(unrelated) >= len(independent) * (len(independent) - 1) // 2, "independent answers are compared"
+    assert [p for p in unrelated if p["score"] != 0] == []
 
 
 def test_similarity_pages_highlight_the_matches(similarity):

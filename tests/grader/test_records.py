@@ -1,6 +1,8 @@
 """cnncourse.grader.records: one serialization, checked on the way in."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnncourse.grader.records import (Attempt, Cell, CellRun, Confinement, Execution, Job, Outcome, RecordError,
@@ -28,20 +30,25 @@ def test_the_replay_payload_carries_nothing_of_the_expected_result():
     assert to_dict(call.replay_call()) == {"name": "f", "args": {"seq": "list", "items": []}, "rng": {"python": 1}}
 
 
-@pytest.mark.parametrize("broken", [
-    {"cells": {"0": {"outputs": "text", "seconds": 0, "status": "ok"}}, "attempts": []},
-    {"cells": {"0": {"outputs": [], "seconds": 0, "status": "passed"}}, "attempts": []},
-    {"cells": {}, "attempts": [{"exit": "0", "killed": False, "cell": None, "sandbox": None}]},
-    {"cells": {}, "attempts": [], "replayed": [{"kind": "forged"}]},
-    {"cells": {}, "attempts": [], "recorded": [{"cell": 1}]},
-    {"cells": []},
+WELL_FORMED = {"cells": {"0": {"outputs": [], "seconds": 0, "status": "ok"}}, "attempts": [], "recorded": None,
+               "replayed": None, "wall_seconds": 0.0}
+
+
+@pytest.mark.parametrize("broken, said", [
+    ({"cells": {"0": {"outputs": "text", "seconds": 0, "status": "ok"}}}, "'outputs' must be list, got str"),
+    ({"cells": {"0": {"outputs": [], "seconds": 0, "status": "passed"}}}, "unknown cell status 'passed'"),
+    ({"attempts": [{"exit": "0", "killed": False, "cell": None, "sandbox": None}]}, "'exit' must be int, got str"),
+    ({"replayed": [{"kind": "forged"}]}, "unknown outcome 'forged'"),
+    ({"recorded": [{"cell": 1}]}, "'cell' must be str, got int"),
+    ({"cells": []}, "'cells' must be dict, got list"),
 ])
-def test_a_record_of_the_wrong_shape_is_refused(broken):
-    broken = {"recorded": None, "replayed": None, "wall_seconds": 0.0, **broken}
-    with pytest.raises(RecordError):
-        Execution.from_dict(broken)
+def test_a_record_of_the_wrong_shape_is_refused(broken, said):
+    assert Execution.from_dict(WELL_FORMED).cells[0].status == "ok", "only the broken field is refused"
+    with pytest.raises(RecordError, match=re.escape(said)):
+        Execution.from_dict({**WELL_FORMED, **broken})
 
 
 def test_a_bool_is_not_an_int():
-    with pytest.raises(RecordError):
+    assert Cell.from_dict({"index": 1, "source": ""}) == Cell(1, "")
+    with pytest.raises(RecordError, match="'index' must be int, got bool"):
         Cell.from_dict({"index": True, "source": ""})
