@@ -53,7 +53,7 @@ def _grade(args) -> int:
     report = Grader(args.assignment, Path(args.submissions), Path(args.out), course_root=args.course.autograder,
                     workers=args.workers, timeout=args.timeout, force=args.force, deadline=args.deadline,
                     scheduler=args.scheduler, all_cells=args.all_cells, progress=not args.quiet,
-                    trust_timestamps=args.trust_timestamps).run()
+                    trust_timestamps=args.trust_timestamps, budget=args.budget).run()
     report = instructor.finish(report, Path(args.out), args.course.autograder, previous,
                                overrides_csv=args.overrides, late_policy=args.late_policy, deadline=args.deadline,
                                extensions_csv=args.extensions, export=args.export, export_by=args.export_by)
@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=None, help="parallel submissions (default: CPU cores)")
     grade.add_argument("--timeout", type=float, default=grader_config.DEFAULT_TIMEOUT_S,
                        help=f"seconds per cell (default {grader_config.DEFAULT_TIMEOUT_S:g})")
+    grade.add_argument("--budget", type=float, default=None,
+                       help=f"wall seconds per submission, both runs together (default "
+                            f"{grader_config.BUDGET_PER_TIMEOUT} x --timeout)")
     grade.add_argument("--force", action="store_true", help="regrade submissions already graded in --out")
     grade.add_argument("--deadline", default=None, help="ISO time, e.g. 2026-12-01T23:59+01:00: later is 'late'")
     grade.add_argument("--trust-timestamps", action="store_true",

@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from cnncourse import cli
+from cnncourse.grader import sandbox
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
@@ -386,7 +387,8 @@ def test_nothing_was_written_outside_the_working_copy(graded):
     assert not (graded["root"] / "planted.txt").exists()
     assert {r["sandbox"] for r in graded["rows"].values() if r.get("sandbox")} == {
         "no network; only the system, Python, the course package and data visible (read-only); own IPC and "
-        "process namespaces; an unprivileged user of its own; resource limits"}
+        f"process namespaces; an unprivileged user of its own; {sandbox.WRITABLE_SIZE} tmpfs working folder, /tmp "
+        "and /dev/shm; resource limits"}
 
 
 def test_submission_times_are_the_planted_ones_not_the_clock(graded):
@@ -432,7 +434,7 @@ def test_gradebook_agrees_with_grades_csv(graded):
 
 def test_feedback_never_shows_hidden_tests(graded):
     pages = list((graded["root"] / "out" / "feedback").rglob("*.html"))
-    assert len(pages) == sum(r["status"] not in ("invalid-notebook", "missing-notebook")
+    assert pages and len(pages) == sum(r["status"] not in ("invalid-notebook", "missing-notebook")
                              for r in graded["rows"].values())
     for page in pages:
         text = page.read_text()

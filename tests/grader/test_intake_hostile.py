@@ -74,11 +74,11 @@ def test_read_regular_refuses_links_fifos_and_oversize(tmp_path):
     target.write_text(NB)
     (tmp_path / "link.ipynb").symlink_to(target)
     os.mkfifo(tmp_path / "pipe.ipynb")
-    assert intake.read_regular(target) == NB.encode()
+    assert intake.read_regular(target, intake.MAX_NOTEBOOK_BYTES) == NB.encode()
     with pytest.raises(OSError):
-        intake.read_regular(tmp_path / "link.ipynb")
+        intake.read_regular(tmp_path / "link.ipynb", intake.MAX_NOTEBOOK_BYTES)
     with pytest.raises(OSError, match="not a regular file"):
-        intake.read_regular(tmp_path / "pipe.ipynb")  # returns at once: O_NONBLOCK
+        intake.read_regular(tmp_path / "pipe.ipynb", intake.MAX_NOTEBOOK_BYTES)  # returns at once: O_NONBLOCK
     with pytest.raises(ValueError, match="too large"):
         intake.read_regular(target, limit=10)
     cells, _, problem = intake.read_notebook(tmp_path / "pipe.ipynb")

@@ -1,7 +1,7 @@
 """The job child: forked from the zygote, confined, it runs one job's cells in a pristine IPython shell.
 
-It streams one JSON line per event to ``cells.jsonl`` in its job folder (the coordinator reads them with
-``executor.read_child_log``): ``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i,
+It streams one JSON line per event to ``cells.jsonl`` in its job folder, opened before confinement and out
+of the job's view (the coordinator reads them, as untrusted input, with ``executor.read_child_log``): ``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i,
 "outputs", "timed_out", "seconds"}``, then ``{"recorded": [calls]}`` (reference run) or one
 ``{"replayed": k, "outcome": …}`` per replayed call (trusted run), and ``{"finished": true}``.
 """
@@ -19,7 +19,7 @@ from . import rules, sandbox, trusted
 from .records import Job
 
 MAX_CELL_OUTPUT = 200_000  # characters of text kept per cell; the rest is counted, not stored
-EXECUTOR_FAILED = 70  # exit code when the child itself (not student code) failed; stdio.log has why
+EXECUTOR_FAILED = 70  # exit code when the child itself failed before student code ran; stdio.log has why
 
 
 # ---------------------------------------------------------------- capturing outputs
@@ -201,27 +201,37 @@ def _close_figures() -> None:
 
 
 def cpu_budget(job: Job) -> float:
-    return job.timeout * (len(job.cells) + 1) + 30
+    """CPU seconds for the whole job: a timeout per cell and one for the replay, never above its wall budget."""
+    per_cell = job.timeout * (len(job.cells) + 1) + 30
+    return per_cell if job.budget is None else min(per_cell, job.budget + 30)
 
 
-def child_main(job_dir: Path) -> None:
-    """In the forked child: own process group, stdio away from the protocol pipe, confine, run, exit."""
+def child_main(job_dir: Path, uid: int | None = None) -> None:
+    """In the forked child: own process group, stdio away from the protocol pipe, confine, run, exit.
+
+    ``job_dir`` is the coordinator's folder for this job (``job.json`` in, ``cells.jsonl`` and ``stdio.log``
+    out). Both result files are opened here, before confinement: student code runs in ``job_dir/work``
+    (under root, a fresh tmpfs at that path) and can neither see nor replace them.
+    """
     code = 0
     try:
         os.setsid()  # the parent kills the whole group: the child and anything it started
-        log = os.open(job_dir / "stdio.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+        log = os.open(job_dir / "stdio.log", flags, 0o600)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
         job = Job.from_dict(json.loads((job_dir / "job.json").read_text()))
         (job_dir / "job.json").unlink()  # the hidden tests are not left on disk
-        os.chdir(job_dir)  # the working copy stays reachable as "." once its parent is hidden
-        with open(job_dir / "cells.jsonl", "a", encoding="utf-8") as results:
+        work = job_dir / "work"
+        work.mkdir(mode=0o700)
+        os.chdir(work)
+        with os.fdopen(os.open(job_dir / "cells.jsonl", flags, 0o600), "a", encoding="utf-8") as results:
             box = job.confinement
-            state = sandbox.confine(job_dir, box.readable if box else (), box.limits if box else None,
-                                    cpu_budget(job), box.isolate if box else True)
-            _write(results, sandbox=state)
+            state = sandbox.confine(work, box.readable if box else (), box.limits if box else None,
+                                    cpu_budget(job), box.isolate if box else True, uid)
+            _write(results, sandbox=state)  # from here on student code runs: see executor.STUDENT_RAN
             run_cells(job, results)
     except BaseException:  # noqa: BLE001
         import traceback

@@ -25,11 +25,18 @@ from pathlib import Path
 
 from . import sandbox
 from .child import EXECUTOR_FAILED
+from .files import read_regular, valid_utf8
 from .records import (Attempt, CellRun, Execution, Job, NOT_RUN, Outcome, RecordError, RecordedCall, field_of,
                       to_dict)
 from .zygote import kill_group
 
 GRACE_S = 3.0  # a cell gets this long past its limit to raise the soft timeout before the hard kill
+MAX_LOG_BYTES = 64 * 2**20  # of a job's cells.jsonl read back; a job that writes more loses the rest
+MAX_STDIO_BYTES = 2**20  # of stdio.log, read only when the child failed before any student code ran
+# What a job's processes inherit of the grader's environment: nothing else (tokens, keys, paths) gets in.
+JOB_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
+                   "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "OMP_NUM_THREADS",
+                   "MKL_NUM_THREADS", "CNNCOURSE_DATA", "CNNCOURSE_ROOT", "CNNCOURSE_OFFLINE")
 
 
 class ZygoteError(RuntimeError):
@@ -71,14 +78,26 @@ class ChildLog:
 
 
 def read_child_log(path: Path) -> ChildLog:
+    """The checked lines of a job's ``cells.jsonl``: at most ``MAX_LOG_BYTES``, never through a link or from a
+    FIFO, strings made valid UTF-8; a line cut by a kill, too deep or not of the protocol's shape is skipped."""
     log = ChildLog()
-    if path.exists():
-        for text in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                log.add(json.loads(text))
-            except (json.JSONDecodeError, RecordError):
-                continue  # a line cut by a kill, or not of the protocol's shape
+    try:
+        raw = read_regular(path, MAX_LOG_BYTES, truncate=True)
+    except OSError:
+        return log
+    for text in raw.decode("utf-8", errors="replace").splitlines():
+        try:
+            log.add(valid_utf8(json.loads(text)))
+        except (json.JSONDecodeError, RecordError, RecursionError):
+            continue
     return log
+
+
+def job_environment(environ=None) -> dict:
+    """The zygote's (so every job's) environment: ``JOB_ENVIRONMENT`` of the grader's, and the grading settings."""
+    environ = os.environ if environ is None else environ
+    kept = {key: environ[key] for key in JOB_ENVIRONMENT if key in environ}
+    return {**kept, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
 # ---------------------------------------------------------------- the zygote client
@@ -94,10 +113,8 @@ class Zygote:
         self._start()
 
     def _start(self) -> None:
-        env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-        env.pop("JPY_SESSION_NAME", None)
         proc = subprocess.Popen([sys.executable, "-m", "cnncourse.grader.zygote", *self.modules],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=job_environment())
         first = proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             raise ZygoteError(f"executor did not start (exit {proc.poll()})")
@@ -148,19 +165,21 @@ class Zygote:
                 pass  # a dead zygote: _wait_for raises ZygoteError
         return self._wait_for(self._pids, str(job_dir), proc=proc), job_dir, proc
 
-    def _attempt(self, job: Job) -> tuple[Attempt, ChildLog]:
-        """One child: run until it exits or a cell outlives its limit."""
+    def _attempt(self, job: Job, deadline: float | None) -> tuple[Attempt, ChildLog]:
+        """One child: run until it exits, a cell outlives its limit or the job's budget is spent."""
         for _ in range(2):
             try:
-                return self._watch(job, *self._spawn(job))
+                return self._watch(job, *self._spawn(job), deadline)
             except ZygoteError:
                 self._revive(self.proc)
-        return self._watch(job, *self._spawn(job))  # a third failure propagates
+        return self._watch(job, *self._spawn(job), deadline)  # a third failure propagates
 
-    def _wait_exit(self, job: Job, pid: int, results: Path, proc) -> tuple[int, bool]:
-        """The child's exit code, killing it when its output stops growing for longer than a cell may run."""
+    def _wait_exit(self, job: Job, pid: int, results: Path, proc, deadline: float | None) -> tuple[int, bool, bool]:
+        """``(exit code, killed, over budget)``. The watchdog kills the child when its output stops growing for
+        longer than a cell may run, and, on the grader's own clock, when the job's budget is spent (output
+        the student's code writes cannot keep a job alive past ``deadline``)."""
         limit, last_size, last_change = job.timeout + GRACE_S, -1, time.monotonic()
-        killed = False
+        killed = over = False
         while True:
             try:
                 code = self._wait_for(self._exits, pid, timeout=0.1, proc=proc)
@@ -169,40 +188,51 @@ class Zygote:
                 self._revive(proc)
                 code = -signal.SIGKILL
             if code is not None:
-                return code, killed
-            size = results.stat().st_size if results.exists() else 0
+                return code, killed, over
+            try:
+                size = os.stat(results, follow_symlinks=False).st_size
+            except OSError:
+                size = 0
+            now = time.monotonic()
             if size != last_size:
-                last_size, last_change = size, time.monotonic()
-            elif time.monotonic() - last_change > limit:
+                last_size, last_change = size, now
+            if now - last_change > limit or (deadline is not None and now > deadline):
+                over = over or (deadline is not None and now > deadline)
                 kill_group(pid)
                 killed = True
 
-    def _watch(self, job: Job, pid: int, job_dir: Path, proc) -> tuple[Attempt, ChildLog]:
+    def _watch(self, job: Job, pid: int, job_dir: Path, proc, deadline: float | None) -> tuple[Attempt, ChildLog]:
         results = job_dir / "cells.jsonl"
-        code, killed = self._wait_exit(job, pid, results, proc)
+        code, killed, over = self._wait_exit(job, pid, results, proc, deadline)
         kill_group(pid)  # processes or threads the student left behind
         with contextlib.suppress(OSError):
             os.rmdir(sandbox.root_dir(pid))
         log = read_child_log(results)
         text = None
-        if code == EXECUTOR_FAILED:  # the executor itself failed: keep its log for the instructor
-            path = job_dir / "stdio.log"
-            text = path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        if code == EXECUTOR_FAILED and log.sandbox is None:  # the executor failed before any student code ran
+            try:
+                text = read_regular(job_dir / "stdio.log", MAX_STDIO_BYTES, truncate=True)
+                text = valid_utf8(text.decode("utf-8", errors="replace")[-4000:])
+            except OSError:
+                text = ""
         shutil.rmtree(job_dir, ignore_errors=True)
-        return Attempt(code, killed, log.running, log.sandbox, text), log
+        return Attempt(code, killed, log.running, log.sandbox, text, over), log
 
     def execute(self, job: Job) -> Execution:
         """Run ``job``; a cell that kills or hangs its process is skipped and the others re-run."""
         done, failed, attempts, started = {}, {}, [], time.perf_counter()
+        deadline = None if job.budget is None else time.monotonic() + job.budget
         for _ in range(job.max_attempts):
             todo = tuple(c for c in job.cells if c.index not in failed)
-            attempt, log = self._attempt(dataclasses.replace(job, cells=todo))
+            attempt, log = self._attempt(dataclasses.replace(job, cells=todo), deadline)
             done.update(log.done)
             attempts.append(attempt)
             if log.running is None:
                 break
             failed[log.running] = "timeout" if attempt.killed else "crashed"
             done.pop(log.running, None)
+            if attempt.over_budget:  # the cells not yet run stay not run
+                break
         replayed = None
         if job.replay is not None and log.finished:
             replayed = tuple(log.replayed.get(k, Outcome("missing", "outcome")) for k in range(len(job.replay)))
@@ -223,6 +253,20 @@ class Zygote:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def crashed(job: Job, error: BaseException) -> Execution:
+    """What a job gave back when the executor itself failed on it: every cell crashed, the error as its log."""
+    why = valid_utf8(f"{type(error).__name__}: {error}")[:4000]
+    first = job.cells[0].index if job.cells else None
+    return Execution({c.index: CellRun([], 0.0, "crashed") for c in job.cells}, (Attempt(None, False, first, None, why),))
+
+
+def _outcome(future, job: Job) -> Execution:
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001 — one job's executor failure is that submission's, not the batch's
+        return crashed(job, error)
 
 
 def _cell_runs(job: Job, done: dict, failed: dict) -> dict:
@@ -265,12 +309,16 @@ def runner(modules, workers: int, scheduler: str | None = None):
             def run_all(jobs: dict):
                 futures = {client.submit(execute_remote, to_dict(job), pure=False): key for key, job in jobs.items()}
                 for future in dask_completed(futures):
-                    yield futures[future], Execution.from_dict(future.result())
+                    key = futures[future]
+                    try:
+                        yield key, Execution.from_dict(future.result())
+                    except Exception as error:  # noqa: BLE001 — see _outcome
+                        yield key, crashed(jobs[key], error)
             yield run_all
         return
     with Zygote(modules) as zygote, ThreadPoolExecutor(workers) as pool:
         def run_all(jobs: dict):
             futures = {pool.submit(zygote.execute, job): key for key, job in jobs.items()}
             for future in as_completed(futures):
-                yield futures[future], future.result()
+                yield futures[future], _outcome(future, jobs[futures[future]])
         yield run_all

@@ -1,4 +1,9 @@
-"""What a student gets back: the graded notebook and nbgrader's feedback page, hidden tests removed."""
+"""What a student gets back: the graded notebook and nbgrader's feedback page, hidden tests removed.
+
+The page is safe to open: every output of the student's run and every markdown cell that is not the
+assignment's own goes through ``bleach`` (``sanitizer``): scripts, event handlers, ``javascript:`` links,
+JavaScript, SVG and widget outputs are escaped or dropped; text, tables, images and plain HTML stay.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +19,37 @@ def banner(total: float, top: float, status: str, reason: str, notes) -> str:
             + "".join(f"\n- {n}" for n in notes))
 
 
-def feedback_html(notebook, assignment: str, student: str, db_url: str, heading: str) -> str:
-    """nbgrader's feedback page, without hidden tests or the tracebacks that quote them."""
+SAFE_TAGS = ("a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em",
+             "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span",
+             "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul")
+SAFE_ATTRIBUTES = {"a": ["href", "title"], "img": ["src", "alt", "title", "width", "height"],
+                   "td": ["colspan", "rowspan", "align"], "th": ["colspan", "rowspan", "align"], "*": ["class"]}
+
+
+def sanitizer():
+    """nbconvert's ``SanitizeHTML`` with tables, headings and images allowed (its default escapes them)."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    return SanitizeHTML(tags=list(SAFE_TAGS), attributes=SAFE_ATTRIBUTES, strip=False)
+
+
+def assignment_markdown(source) -> frozenset:
+    """The assignment's own markdown cells (the instructor's text), shown as written; any other is sanitized."""
+    return frozenset(c.source for c in source.cells if c.cell_type == "markdown")
+
+
+def sanitized(notebook, trusted_markdown: frozenset):
+    """A copy of ``notebook`` whose outputs and student-written markdown cannot run anything in a browser."""
+    nb, clean = copy_node(notebook), sanitizer()  # copy_node: a deep copy
+    for k, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" or cell.source not in trusted_markdown:
+            nb.cells[k], _ = clean.preprocess_cell(cell, {}, k)
+    return nb
+
+
+def feedback_html(notebook, assignment: str, student: str, db_url: str, heading: str,
+                  trusted_markdown: frozenset = frozenset()) -> str:
+    """nbgrader's feedback page, without hidden tests or the tracebacks that quote them, sanitized."""
     import nbgrader
     from jupyter_core.paths import jupyter_config_dir
     from nbconvert.exporters import HTMLExporter
@@ -26,7 +60,8 @@ def feedback_html(notebook, assignment: str, student: str, db_url: str, heading:
     from .nbgrader_ext import HideHiddenTests
 
     nb = copy_node(notebook)
-    nb.cells.insert(0, nbformat.v4.new_markdown_cell(heading))
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(heading))  # it quotes notes (file names): sanitized too
+    nb = sanitized(nb, trusted_markdown)
     resources = {"nbgrader": {"notebook": assignment, "assignment": assignment, "student": student,
                               "db_url": db_url}, "config_dir": jupyter_config_dir()}
     for preprocessor in (GetGrades(), HideHiddenTests(), CSSHTMLHeaderPreprocessor()):
@@ -39,10 +74,11 @@ def feedback_html(notebook, assignment: str, student: str, db_url: str, heading:
     return body
 
 
-def write_feedback(out: Path, notebook, assignment: str, student: str, db_url: str, heading: str) -> None:
+def write_feedback(out: Path, notebook, assignment: str, student: str, db_url: str, heading: str,
+                   trusted_markdown: frozenset = frozenset()) -> None:
     """``out/autograded/STUDENT/NAME.ipynb`` and ``out/feedback/STUDENT/NAME.html``."""
     student_dir = out / "autograded" / student
     student_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, student_dir / f"{assignment}.ipynb")
-    html = feedback_html(notebook, assignment, student, db_url, heading)
+    html = feedback_html(notebook, assignment, student, db_url, heading, trusted_markdown)
     atomic_write(out / "feedback" / student / f"{assignment}.html", html)

@@ -1,8 +1,49 @@
-"""Writing the grader's output files."""
+"""The grader's file boundary: reading what a student (or a job) controls, writing the grader's output files."""
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
+
+SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """Valid UTF-8 text for any name Python got from the file system (lone surrogates replaced)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def valid_utf8(value):
+    """``value`` with every string (dict keys too) made valid UTF-8: a lone surrogate, which JSON can carry
+    as ``\\udXXX`` but no UTF-8 file can hold, becomes U+FFFD. Lists and dicts are copied, recursively."""
+    if isinstance(value, str):
+        return SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [valid_utf8(item) for item in value]
+    if isinstance(value, dict):
+        return {valid_utf8(key): valid_utf8(item) for key, item in value.items()}
+    return value
+
+
+def size_text(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n} bytes"
+
+
+def read_regular(path: Path, limit: int, truncate: bool = False) -> bytes:
+    """The bytes of a regular file, opened without following links and without blocking; at most ``limit``.
+
+    Raises ``OSError`` (a link, a FIFO, a device, a folder) or, unless ``truncate`` (then the first
+    ``limit`` bytes are returned), ``ValueError`` for a file larger than ``limit``.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{printable(Path(path).name)} is not a regular file")
+        if info.st_size > limit and not truncate:
+            raise ValueError(f"file too large ({size_text(info.st_size)} > {size_text(limit)})")
+        return handle.read(limit + 1)[:limit]
 
 
 def atomic_write(path: Path, text: str) -> None:

@@ -20,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 
 from .. import layout
-from . import config, executor, intake
+from . import config, executor, files, intake
 from .assignment import label, load_assignment
-from .feedback import banner, write_feedback
+from .feedback import assignment_markdown, banner, write_feedback
 from .gradebook import db_url, write_scores
 from .plan import RunPlan, honesty_rules, last_graded, plan, probes, record_spec
 from .records import Confinement, Execution, Job, RecordedCall
@@ -55,11 +55,12 @@ class Grader:
     def __init__(self, assignment: str, submissions: Path, out: Path, course_root: Path = layout.AUTOGRADER,
                  workers: int | None = None, timeout: float = config.DEFAULT_TIMEOUT_S, force: bool = False,
                  deadline=None, scheduler: str | None = None, all_cells: bool = False, progress: bool = True,
-                 trust_timestamps: bool = False):
+                 trust_timestamps: bool = False, budget: float | None = None):
         self.name, self.submissions, self.out = assignment, Path(submissions), Path(out)
         self.course_root = Path(course_root)
         self.workers = workers or config.default_workers()
         self.timeout, self.force, self.scheduler = float(timeout), force, scheduler
+        self.budget = config.submission_budget(self.timeout, budget)
         self.deadline = parse_deadline(deadline)
         self.all_cells, self.progress, self.trust_timestamps = all_cells, progress, trust_timestamps
         self.db_url = db_url(self.course_root)
@@ -70,7 +71,8 @@ class Grader:
         started = time.perf_counter()
         self.out.mkdir(parents=True, exist_ok=True)
         self.assignment = load_assignment(self.name, self.course_root)
-        self.state = ResumeState(self.out, self.assignment.fingerprint, self.timeout, self.all_cells, self.force)
+        self.state = ResumeState(self.out, self.assignment.fingerprint, self.timeout, self.all_cells, self.force,
+                                 self.budget)
         found, ignored = self.collect()
         results, pending = self.prepare(found)
         results.update(self.execute(pending))
@@ -99,7 +101,10 @@ class Grader:
             elif submission.problem:
                 results[submission.student] = self._unreadable(submission, *submission.problem)
             else:
-                prepared = self._prepare_one(submission)
+                try:
+                    prepared = self._prepare_one(submission)
+                except Exception as error:  # noqa: BLE001 — one submission's failure is its own status
+                    prepared = self._grader_failed(submission, "preparing", error)
                 if isinstance(prepared, StudentResult):
                     results[submission.student] = prepared
                 else:
@@ -116,14 +121,21 @@ class Grader:
         runs = plan(assembled.notebook, self.assignment.cell_ids, self.all_cells)
         return Prepared(submission, assembled.notebook, assembled.tampered, runs)
 
+    def _grader_failed(self, submission, step: str, error: Exception) -> StudentResult:
+        """The boundary around each submission: a failure of the grader on it is that student's ``crashed``
+        status with the reason, never the batch's end; not saved, so a re-run tries it again."""
+        why = files.printable(f"{type(error).__name__}: {error}")[:300]
+        return self._result(submission, "crashed", f"the grader failed while {step} this submission ({why})",
+                            {gid: 0.0 for gid in self.assignment.points})
+
     def _unreadable(self, submission, status: str, reason: str) -> StudentResult:
         result = self._result(submission, status, reason, {gid: 0.0 for gid in self.assignment.points})
         self.state.save(submission, result)
         return result
 
     # -- 4. execute
-    def _job(self, cells, record=None, replay=None) -> Job:
-        return Job(tuple(self.assignment.modules), tuple(cells), self.timeout,
+    def _job(self, cells, record=None, replay=None, budget=None) -> Job:
+        return Job(tuple(self.assignment.modules), tuple(cells), self.timeout, budget=budget,
                    threads=config.threads_per_job(self.workers),
                    confinement=Confinement((str(config.data_dir().resolve()),)), record=record, replay=replay,
                    probes=tuple(p.source for p in self.probes) if replay is not None else (),
@@ -141,14 +153,17 @@ class Grader:
             self._run_reference(run_all)
             jobs = {}
             for student, prepared in pending.items():
-                jobs[student, "kernel"] = self._job(prepared.runs.kernel)
+                jobs[student, "kernel"] = self._job(prepared.runs.kernel, budget=self.budget / 2)
                 if self.reference.calls:
                     replay = tuple(call.replay_call() for call in self.reference.calls)
-                    jobs[student, "trusted"] = self._job(prepared.runs.trusted, replay=replay)
+                    jobs[student, "trusted"] = self._job(prepared.runs.trusted, replay=replay, budget=self.budget / 2)
             for (student, kind), execution in run_all(jobs):
                 waiting.setdefault(student, {})[kind] = execution
                 if len(waiting[student]) == (2 if self.reference.calls else 1):
-                    results[student] = self.finish(pending[student], **waiting.pop(student))
+                    try:
+                        results[student] = self.finish(pending[student], **waiting.pop(student))
+                    except Exception as error:  # noqa: BLE001 — see _grader_failed
+                        results[student] = self._grader_failed(pending[student].submission, "scoring", error)
                     bar.update(1)
         bar.close()
         return results
@@ -177,14 +192,21 @@ class Grader:
         for attempt in kernel.attempts:
             if attempt.log:  # the grader's own failure, not the student's: say so
                 submission.notes.append("executor error: " + (attempt.log.strip().splitlines() or [""])[-1])
+        if kernel.over_budget or (trusted is not None and trusted.over_budget):
+            submission.notes.append(f"stopped: the submission's budget of {self.budget:g} s (both runs together, "
+                                    "each half) was spent; the cells after it were not run")
         result = self._result(submission, status, reason, scored.points, scored, kernel)
         result.job_seconds = round(kernel.wall_seconds + (trusted.wall_seconds if trusted else 0.0), 3)
         result.unverified = sorted(set(self.assignment.points) - set(checked))
         result.skipped = [label(notebook.cells[k]) for k in prepared.runs.skipped]
         result.cell_seconds = {label(notebook.cells[k]): run.seconds for k, run in kernel.cells.items()}
         write_scores(self.db_url, self.name, submission.student, scored.points, submission.timestamp)
-        write_feedback(self.out, notebook, self.name, submission.student, self.db_url,
-                       banner(result.total, result.max, status, reason, submission.notes))
+        try:
+            write_feedback(self.out, notebook, self.name, submission.student, self.db_url,
+                           banner(result.total, result.max, status, reason, submission.notes),
+                           assignment_markdown(self.assignment.source))
+        except Exception as error:  # noqa: BLE001 — the score stands without its page; say so
+            result.notes.append(f"feedback page not written ({type(error).__name__}: {files.printable(str(error))[:200]})")
         self.state.save(submission, result)
         return result
 

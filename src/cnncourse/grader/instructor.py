@@ -14,9 +14,9 @@ import json
 import warnings
 from pathlib import Path
 
-from . import dashboard, lms_export, overrides
+from . import config, dashboard, lms_export, overrides
 from .config import STATUSES
-from .feedback import banner, feedback_html
+from .feedback import assignment_markdown, banner, feedback_html
 from .files import atomic_write
 from .gradebook import db_url as gradebook_url
 from .late_policy import LatePolicy, apply_policy, read_extensions
@@ -74,18 +74,19 @@ def _adjusted(row: dict | None) -> bool:
     return bool(row and (row.get("overrides") or row.get("late_penalty")))
 
 
-def refresh_feedback(out: Path, db_url: str, report: dict, previous: dict | None) -> list[str]:
+def refresh_feedback(out: Path, db_url: str, report: dict, previous: dict | None, course_root: Path) -> list[str]:
     """Rewrite the feedback page of every student whose points an override or penalty changes (or changed)."""
     import nbformat
 
     before = {r["student"]: r for r in (previous or {}).get("students", [])}
     name, done = report["assignment"], []
+    trusted = assignment_markdown(nbformat.read(config.source_notebook(name, course_root), as_version=4))
     for row in report["students"]:
         notebook = Path(out) / "autograded" / row["student"] / f"{name}.ipynb"
         if not (_adjusted(row) or _adjusted(before.get(row["student"]))) or not notebook.is_file():
             continue
         heading = banner(row["total"], row["max"], row["status"], row["reason"], row["notes"])
-        html = feedback_html(nbformat.read(notebook, as_version=4), name, row["student"], db_url, heading)
+        html = feedback_html(nbformat.read(notebook, as_version=4), name, row["student"], db_url, heading, trusted)
         atomic_write(Path(out) / "feedback" / row["student"] / f"{name}.html", html)
         done.append(row["student"])
     return done
@@ -113,7 +114,7 @@ def finish(report: dict, out: Path, course_root: Path, previous: dict | None = N
     atomic_write(out / "report.json", json.dumps(report, indent=1))
     db_url = gradebook_url(Path(course_root))
     sync_gradebook(db_url, report)
-    refresh_feedback(out, db_url, report, previous)
+    refresh_feedback(out, db_url, report, previous, Path(course_root))
     dashboard.write_dashboard(out, report)
     return report
 

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import nbformat
 
+from .files import printable, read_regular, size_text as _size, valid_utf8
+
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_ZIP_BYTES = 4 * 2**30
 JUNK = re.compile(r"(^|/)(__MACOSX|\.ipynb_checkpoints|\.[^/]*)(/|$)")
@@ -59,11 +61,6 @@ STAMP_FILE = "timestamp.txt (nbgrader exchange, trusted by the instructor)"
 
 
 # ---------------------------------------------------------------- names and files the student controls
-def printable(text: str) -> str:
-    """Valid UTF-8 text for any name Python got from the file system (lone surrogates replaced)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
 def safe_student_id(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", printable(name)).encode("ascii", "ignore").decode()
     cleaned = re.sub(r"[^A-Za-z0-9._@-]+", "_", ascii_name).strip("._")
@@ -81,25 +78,6 @@ def unique_student_ids(raw_names) -> dict[str, str]:
             exact = raw == clean or (len(raws) == 1 and clean != "unnamed")
             ids[raw] = clean if exact else f"{clean}-{hashlib.sha256(os.fsencode(raw)).hexdigest()[:6]}"
     return ids
-
-
-def read_regular(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
-    """The bytes of a regular file, opened without following links and without blocking; at most ``limit``.
-
-    Raises ``OSError`` (a link, a FIFO, a device, a folder) or ``ValueError`` (larger than ``limit``).
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{printable(path.name)} is not a regular file")
-        if info.st_size > limit:
-            raise ValueError(f"file too large ({_size(info.st_size)} > {_size(limit)})")
-        return handle.read(limit + 1)[:limit]
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n} bytes"
 
 
 def _kind(path: Path) -> str:
@@ -223,7 +201,7 @@ def _choose(candidates: list[Path], assignment: str, grade_ids) -> tuple[Path, l
     else:
         def matches(path: Path) -> int:
             try:
-                raw = read_regular(path)
+                raw = read_regular(path, MAX_NOTEBOOK_BYTES)
             except (OSError, ValueError):
                 return -1
             return sum(f'"{gid}"'.encode() in raw for gid in grade_ids)
@@ -277,7 +255,7 @@ def _submission(student, group, root, base, assignment, grade_ids, trust_stamps,
     student_root = next((d for d in group["dirs"] if d in chosen.parents), chosen.parent)
     submission.timestamp, submission.timestamp_source = _timestamp(chosen, student_root, trust_stamps, time_source)
     try:
-        submission.sha256 = hashlib.sha256(read_regular(chosen)).hexdigest()
+        submission.sha256 = hashlib.sha256(read_regular(chosen, MAX_NOTEBOOK_BYTES)).hexdigest()
     except (OSError, ValueError) as error:
         submission.problem = ("invalid-notebook", printable(str(error)))
     if extra:
@@ -290,7 +268,7 @@ def read_notebook(path: Path) -> tuple[list[dict] | None, list[str], str | None]
     """``(cells, notes, problem)``: cells as plain dicts {type, source, id, nbgrader, tags}."""
     notes = []
     try:
-        raw = read_regular(path)
+        raw = read_regular(path, MAX_NOTEBOOK_BYTES)
     except ValueError as error:
         return None, notes, str(error)
     except OSError as error:
@@ -304,8 +282,14 @@ def read_notebook(path: Path) -> tuple[list[dict] | None, list[str], str | None]
         notes.append(f"non-UTF-8 bytes replaced (first at byte {error.start})")
     try:
         data = json.loads(text)
+        clean = valid_utf8(data)
     except json.JSONDecodeError as error:
         return None, notes, f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+    except RecursionError:
+        return None, notes, "not a Jupyter notebook (JSON nested too deeply to read)"
+    if clean != data:
+        notes.append("characters that are not valid Unicode (lone surrogates) replaced")
+    data = clean
     if not isinstance(data, dict):
         return None, notes, "not a Jupyter notebook (the JSON is not an object)"
     major = data.get("nbformat")

@@ -147,6 +147,7 @@ class Job:
     max_attempts: int = DEFAULT_ATTEMPTS
     probes: tuple[str, ...] = ()  # sources of the hidden tests' probe functions, defined before the replay
     rules: dict | None = None  # function name → ``rules.Rule.to_dict()``: checked while replayed calls run
+    budget: float | None = None  # wall seconds for the whole job, every attempt together (the grader's clock)
 
     @classmethod
     def from_dict(cls, data) -> Job:
@@ -158,7 +159,7 @@ class Job:
                    None if optional["record"] is None else RecordSpec.from_dict(optional["record"]),
                    None if optional["replay"] is None else tuple(ReplayCall.from_dict(c) for c in optional["replay"]),
                    field_of(data, "max_attempts", int), _strings(data.get("probes") or [], "probes"),
-                   field_of(data, "rules", dict, optional=True))
+                   field_of(data, "rules", dict, optional=True), field_of(data, "budget", (int, float), optional=True))
 
 
 def _strings(values, what: str) -> tuple[str, ...]:
@@ -196,12 +197,13 @@ class Attempt:
     cell: int | None  # the cell running when it stopped; None when it finished
     sandbox: str | None  # what confinement was in force
     log: str | None = None  # the executor's own traceback (exit 70)
+    over_budget: bool = False  # killed because the job's budget (``Job.budget``) was spent
 
     @classmethod
     def from_dict(cls, data) -> Attempt:
         return cls(field_of(data, "exit", int, optional=True), field_of(data, "killed", bool),
                    field_of(data, "cell", int, optional=True), field_of(data, "sandbox", str, optional=True),
-                   field_of(data, "log", str, optional=True))
+                   field_of(data, "log", str, optional=True), bool(field_of(data, "over_budget", bool, optional=True)))
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,10 @@ class Execution:
     @property
     def unfinished(self) -> bool:
         return bool(self.attempts) and self.attempts[-1].cell is not None
+
+    @property
+    def over_budget(self) -> bool:
+        return any(attempt.over_budget for attempt in self.attempts)
 
     @property
     def seconds(self) -> float:

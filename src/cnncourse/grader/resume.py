@@ -10,9 +10,10 @@ from .report import StudentResult
 
 
 class ResumeState:
-    def __init__(self, out: Path, fingerprint: str, timeout: float, all_cells: bool, force: bool):
+    def __init__(self, out: Path, fingerprint: str, timeout: float, all_cells: bool, force: bool,
+                 budget: float | None = None):
         self.folder, self.force = Path(out) / ".state", force
-        self.settings = f"{GRADER_VERSION}:{fingerprint}:{{sha256}}:{timeout:g}:{all_cells}"
+        self.settings = f"{GRADER_VERSION}:{fingerprint}:{{sha256}}:{timeout:g}:{all_cells}:{budget}"
 
     def _key(self, sha256: str) -> str:
         return self.settings.format(sha256=sha256)

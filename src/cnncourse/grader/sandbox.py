@@ -6,8 +6,10 @@ private IPC namespace (System V and POSIX message queues of its own: two runs ca
 notes), a private PID namespace with a fresh /proc (the job sees only its own processes, and when its
 first process dies the kernel kills every process of the job, even one that called ``setsid``), and a
 private mount namespace whose root is a new tmpfs showing only the system folders, the Python installation,
-the course package and its data (all read-only), the job's own folder and fresh /tmp and /dev/shm: the
-course root, solutions/, the gradebook, other submissions and the grader's output are not there at all.
+the course package and its data (all read-only), and three fresh, size-limited tmpfs folders (the job's
+working folder, /tmp and /dev/shm: what it writes never reaches the host's disk): the course root,
+solutions/, the gradebook, other submissions, the grader's output and the job's own result files (opened
+before confinement) are not there at all.
 Then the process becomes an unprivileged user of its own (no account, no files, no other processes).
 
 In the PID namespace the job runs in a forked copy of the calling process (its pid 1); the caller stays
@@ -88,6 +90,9 @@ def _bind(libc, path: str, new_root: str, writable: bool = False) -> None:
                f"read-only {path}")
 
 
+WRITABLE_SIZE = "256m"  # each of the job's writable folders (working folder, /tmp, /dev/shm) is a tmpfs this large
+
+
 def _tmpfs(libc, target: str, size: str, mode: str = "1777") -> None:
     os.makedirs(target, exist_ok=True)
     _check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}".encode()),
@@ -99,21 +104,23 @@ def root_dir(pid: int) -> str:
     return f"/tmp/.cnncourse-root-{pid}"
 
 
-def _minimal_root(libc, job_dir: Path, readable) -> None:
-    """chroot into a tmpfs that shows only the system, ``readable`` (read-only) and the job folder."""
+def _minimal_root(libc, work: Path, readable, uid: int) -> None:
+    """chroot into a tmpfs that shows only the system, ``readable`` (read-only) and a fresh, size-limited
+    working folder at ``work``'s path (what the job writes never reaches the host's disk)."""
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "private mounts")
     new_root = root_dir(os.getpid())
     _tmpfs(libc, new_root, "16m", "755")
-    _tmpfs(libc, new_root + "/tmp", "256m")  # before the binds: the course itself may live below /tmp
+    _tmpfs(libc, new_root + "/tmp", WRITABLE_SIZE)  # before the binds: the course itself may live below /tmp
     # a symlinked path (a venv linked from elsewhere) is kept as a link to its bound target
     shown = {str(Path(p).resolve()) for p in readable} | {str(Path(p).absolute()) for p in readable}
     for path in [*SYSTEM_PATHS, *sorted(shown, key=os.path.islink)]:
         _bind(libc, path, new_root)
-    _tmpfs(libc, new_root + "/dev/shm", "256m")  # after /dev: over the host's shared memory
-    _bind(libc, str(job_dir), new_root, writable=True)
+    _tmpfs(libc, new_root + "/dev/shm", WRITABLE_SIZE)  # after /dev: over the host's shared memory
+    _tmpfs(libc, new_root + str(work), WRITABLE_SIZE, "700")
+    os.chown(new_root + str(work), uid, uid)
     os.makedirs(new_root + "/proc", exist_ok=True)  # mounted from inside the PID namespace
     os.chroot(new_root)
-    os.chdir(str(job_dir))
+    os.chdir(str(work))
 
 
 def _enter_pid_namespace(libc, uid: int) -> None:
@@ -145,31 +152,33 @@ def _enter_pid_namespace(libc, uid: int) -> None:
     os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def confine(job_dir: Path, readable=(), limits: dict | None = None, cpu_seconds: float = 3600,
-            isolate: bool = True) -> str:
-    """Apply the sandbox to this process; returns a one-line description of what is in force.
+def confine(work: Path, readable=(), limits: dict | None = None, cpu_seconds: float = 3600,
+            isolate: bool = True, uid: int | None = None) -> str:
+    """Apply the sandbox to this process, whose working folder is ``work``; returns a one-line description
+    of what is in force.
 
     ``readable``: folders student code may read besides the system, Python and the course package (the
     data); everything else of the file system is simply not there. ``isolate=False``: limits only.
+    ``uid``: the job's own unprivileged user (unique per zygote: ``zygote.job_uid``).
     """
-    job_dir = Path(job_dir).resolve()
-    applied, home = [], str(job_dir)
+    work = Path(work).resolve()
+    applied, home = [], str(work)
     readable = {sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[2]), *map(str, readable)}
     if not isolate:
         applied.append("isolation switched off")
     elif os.geteuid() == 0 and sys.platform.startswith("linux"):
-        uid = FIRST_UID + os.getpid() % 100_000
+        uid = FIRST_UID + os.getpid() % 100_000 if uid is None else uid
         try:
             libc = _libc()
-            os.chown(job_dir, uid, uid)
             _check(libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID), "unshare")
-            _minimal_root(libc, job_dir, readable)
+            _minimal_root(libc, work, readable, uid)
             _enter_pid_namespace(libc, uid)
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
             applied.append("no network; only the system, Python, the course package and data visible (read-only); "
-                           "own IPC and process namespaces; an unprivileged user of its own")
+                           f"own IPC and process namespaces; an unprivileged user of its own; {WRITABLE_SIZE} "
+                           "tmpfs working folder, /tmp and /dev/shm")
             home = "/tmp"
         except OSError as error:
             applied.append(f"isolation unavailable ({error})")

@@ -60,12 +60,21 @@ def kill_group(pid: int) -> None:
             continue
 
 
-def _fork(job_dir: Path) -> int:
+def job_uid(zygote_pid: int, n: int) -> int:
+    """The ``n``-th job's user id: unique among this zygote's jobs (2**18 of them), and zygotes started with
+    different pids modulo 4096 (one per Dask worker) never share one. Not derived from the job's pid, which
+    the system reuses."""
+    from .sandbox import FIRST_UID
+
+    return FIRST_UID + (zygote_pid % 4096) * 2**18 + n % 2**18
+
+
+def _fork(job_dir: Path, uid: int) -> int:
     pid = os.fork()
     if pid == 0:
         from .child import child_main
 
-        child_main(job_dir)  # never returns
+        child_main(job_dir, uid)  # never returns
     return pid
 
 
@@ -83,7 +92,7 @@ def serve(modules) -> None:
 
     _become_subreaper()
     say(ready=True)
-    buffer, children = b"", set()
+    buffer, children, jobs = b"", set(), 0
     while True:
         ready, _, _ = select.select([sys.stdin], [], [], 0.05)
         if ready:
@@ -94,7 +103,8 @@ def serve(modules) -> None:
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 job_dir = Path(json.loads(line)["dir"])
-                pid = _fork(job_dir)
+                pid = _fork(job_dir, job_uid(os.getpid(), jobs))
+                jobs += 1
                 children.add(pid)
                 say(dir=str(job_dir), pid=pid)
         _reap(children, say)
