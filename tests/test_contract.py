@@ -1,7 +1,7 @@
 """The grading contract, for every notebook folder in solutions/ (new notebooks are covered automatically).
 
 (a) notebooks/ equals a fresh ``nbgrader generate_assignment`` of solutions/;
-(b) each solution executes with papermill in quick mode;
+(b) each solution executes top to bottom in quick mode (the ``--all-cells`` pass of (f));
 (c) the class grader (``cnncourse grade``) gives the solution, submitted as is, full marks on every graded cell;
 (d) it gives the untouched student copy 0 on every graded cell;
 (e) every graded test cell has points and a unique grade_id, every graded answer has a hidden test,
@@ -23,7 +23,7 @@ import pytest
 
 from cnncourse import layout
 from cnncourse.grader.grading import Grader
-from cnncourse.run import run_notebook
+from cnncourse.report import metrics_from_notebook
 
 from tests.notebooks import graded_class
 
@@ -66,11 +66,20 @@ def test_a_student_copy_is_generated(graded):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NAMES)
-def test_b_solution_runs_in_quick_mode(name, tmp_path):
-    row = run_notebook(layout.notebook_path(name), tmp_path, quick=True, device="auto")
-    assert row["status"] == "ok", row.get("error")
-    assert row["metrics"], "the notebook should record its key metrics with cnncourse.report.record"
+def test_b_solution_runs_in_quick_mode(graded):
+    """(b) The ``--all-cells`` pass ran the solution top to bottom in quick mode (the parameters cell as
+    written), every cell without an error, and the notebook recorded its key metrics. One execution serves (b)
+    and (f); ``make run`` executes the same notebooks with papermill, a path tests/test_run.py and the wheel
+    test (tests/test_install_wheel.py) cover."""
+    name = graded["name"]
+    nb = nbformat.read(graded["root"] / "out-all" / "autograded" / "solution" / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    row = graded["all_cells_rows"]["solution"]
+    assert row["status"] == "graded" and len(row["cell_seconds"]) == len(code), (row["status"], row["reason"])
+    failed = [f"{c.source.strip().splitlines()[0][:60] if c.source.strip() else ''!r}: {o.get('ename')}: "
+              f"{o.get('evalue', '')[:200]}" for c in code for o in c.outputs if o.get("output_type") == "error"]
+    assert not failed, f"cells of the solution failed in quick mode: {failed}"
+    assert metrics_from_notebook(nb), "the notebook should record its key metrics with cnncourse.report.record"
 
 
 @pytest.mark.slow
