@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -35,12 +36,12 @@ def test_child_log_is_never_read_through_a_link_or_a_fifo(tmp_path):
     assert executor.read_child_log(tmp_path / "absent.jsonl").done == {}
 
 
-def test_child_log_reads_at_most_its_cap(tmp_path, monkeypatch):
-    monkeypatch.setattr(executor, "MAX_LOG_BYTES", 64)
+def test_child_log_reads_at_most_its_cap(tmp_path):
     path = _log(tmp_path / "cells.jsonl", json.dumps({"sandbox": "s"}), json.dumps({"start": 3}) + " " * 80,
                 json.dumps({"finished": True}))
-    log = executor.read_child_log(path)
-    assert log.sandbox == "s" and not log.finished, "lines past the cap are not read"
+    log = executor.read_child_log(path, limit=64)
+    assert log.sandbox == "s" and log.running is None and not log.finished, "lines past the cap are not read"
+    assert executor.read_child_log(path).finished, "the default cap is the job's file-size limit"
 
 
 def test_jobs_inherit_only_the_listed_environment():
@@ -48,6 +49,7 @@ def test_jobs_inherit_only_the_listed_environment():
                                     "GITHUB_TOKEN": "t", "HOME": "/root", "JPY_SESSION_NAME": "x"})
     assert env == {"PATH": "/bin", "CNNCOURSE_DATA": "/d", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg",
                    "PYTHONUNBUFFERED": "1"}
+    assert executor.job_environment({"PATH": "/bin"}, data=Path("/found"))["CNNCOURSE_DATA"] == "/found"
 
 
 def test_job_uids_are_unique_per_zygote_and_above_the_relay():

@@ -23,20 +23,19 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import sandbox
+from . import config, sandbox
 from .child import EXECUTOR_FAILED
-from .files import read_regular, valid_utf8
+from .files import open_regular, read_regular, valid_utf8
 from .records import (Attempt, CellRun, Execution, Job, NOT_RUN, Outcome, RecordError, RecordedCall, field_of,
                       to_dict)
 from .zygote import kill_group
 
 GRACE_S = 3.0  # a cell gets this long past its limit to raise the soft timeout before the hard kill
-MAX_LOG_BYTES = 64 * 2**20  # of a job's cells.jsonl read back; a job that writes more loses the rest
 MAX_STDIO_BYTES = 2**20  # of stdio.log, read only when the child failed before any student code ran
 # What a job's processes inherit of the grader's environment: nothing else (tokens, keys, paths) gets in.
 JOB_ENVIRONMENT = ("PATH", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV",
                    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH", "OMP_NUM_THREADS",
-                   "MKL_NUM_THREADS", "CNNCOURSE_DATA", "CNNCOURSE_ROOT", "CNNCOURSE_OFFLINE")
+                   "MKL_NUM_THREADS", "CNNCOURSE_DATA", "CNNCOURSE_ROOT", "CNNCOURSE_CACHE", "CNNCOURSE_OFFLINE")
 
 
 class ZygoteError(RuntimeError):
@@ -77,26 +76,35 @@ class ChildLog:
         self.running = None
 
 
-def read_child_log(path: Path) -> ChildLog:
-    """The checked lines of a job's ``cells.jsonl``: at most ``MAX_LOG_BYTES``, never through a link or from a
-    FIFO, strings made valid UTF-8; a line cut by a kill, too deep or not of the protocol's shape is skipped."""
+def read_child_log(path: Path, limit: int = sandbox.DEFAULT_LIMITS["file_bytes"]) -> ChildLog:
+    """The checked lines of a job's ``cells.jsonl``, read line by line: at most ``limit`` bytes (the job's own
+    file-size limit, so a normal log is never cut), never through a link or from a FIFO, strings made valid
+    UTF-8; a line cut by a kill, too deep or not of the protocol's shape is skipped."""
     log = ChildLog()
     try:
-        raw = read_regular(path, MAX_LOG_BYTES, truncate=True)
+        handle = open_regular(path)
     except OSError:
         return log
-    for text in raw.decode("utf-8", errors="replace").splitlines():
-        try:
-            log.add(valid_utf8(json.loads(text)))
-        except (json.JSONDecodeError, RecordError, RecursionError):
-            continue
+    with handle:
+        left = limit
+        for raw in handle:
+            left -= len(raw)
+            if left < 0:
+                break
+            try:
+                log.add(valid_utf8(json.loads(raw.decode("utf-8", errors="replace"))))
+            except (json.JSONDecodeError, RecordError, RecursionError):
+                continue
     return log
 
 
-def job_environment(environ=None) -> dict:
-    """The zygote's (so every job's) environment: ``JOB_ENVIRONMENT`` of the grader's, and the grading settings."""
+def job_environment(environ=None, data: Path | None = None) -> dict:
+    """The zygote's (so every job's) environment: ``JOB_ENVIRONMENT`` of the grader's, the grading settings and
+    ``data`` as ``CNNCOURSE_DATA`` (the folder the grader found, the one the sandbox shows)."""
     environ = os.environ if environ is None else environ
     kept = {key: environ[key] for key in JOB_ENVIRONMENT if key in environ}
+    if data is not None:
+        kept["CNNCOURSE_DATA"] = str(data)
     return {**kept, "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
 
 
@@ -114,7 +122,8 @@ class Zygote:
 
     def _start(self) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "cnncourse.grader.zygote", *self.modules],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=job_environment())
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=job_environment(data=config.data_dir().resolve()))
         first = proc.stdout.readline()
         if not first or not json.loads(first).get("ready"):
             raise ZygoteError(f"executor did not start (exit {proc.poll()})")
@@ -207,7 +216,8 @@ class Zygote:
         kill_group(pid)  # processes or threads the student left behind
         with contextlib.suppress(OSError):
             os.rmdir(sandbox.root_dir(pid))
-        log = read_child_log(results)
+        limits = {**sandbox.DEFAULT_LIMITS, **((job.confinement.limits if job.confinement else None) or {})}
+        log = read_child_log(results, limits["file_bytes"])
         text = None
         if code == EXECUTOR_FAILED and log.sandbox is None:  # the executor failed before any student code ran
             try:

@@ -30,19 +30,29 @@ def size_text(n: int) -> str:
     return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n} bytes"
 
 
-def read_regular(path: Path, limit: int, truncate: bool = False) -> bytes:
-    """The bytes of a regular file, opened without following links and without blocking; at most ``limit``.
+def open_regular(path: Path):
+    """A binary reader of a regular file, opened without following links and without blocking.
 
-    Raises ``OSError`` (a link, a FIFO, a device, a folder) or, unless ``truncate`` (then the first
-    ``limit`` bytes are returned), ``ValueError`` for a file larger than ``limit``.
+    Raises ``OSError`` for a link, a FIFO, a device or a folder (a FIFO never blocks the caller).
     """
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{printable(Path(path).name)} is not a regular file")
-        if info.st_size > limit and not truncate:
-            raise ValueError(f"file too large ({size_text(info.st_size)} > {size_text(limit)})")
+    handle = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        handle.close()
+        raise OSError(f"{printable(Path(path).name)} is not a regular file")
+    return handle
+
+
+def read_regular(path: Path, limit: int, truncate: bool = False) -> bytes:
+    """The bytes of a regular file (``open_regular``); at most ``limit``.
+
+    Raises ``OSError`` (not a regular file) or, unless ``truncate`` (then the first ``limit`` bytes are
+    returned), ``ValueError`` for a file larger than ``limit``.
+    """
+    with open_regular(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > limit and not truncate:
+            raise ValueError(f"file too large ({size_text(size)} > {size_text(limit)})")
         return handle.read(limit + 1)[:limit]
 
 
