@@ -1,4 +1,7 @@
-"""Test helpers: tiny nbgrader notebooks and throw-away course roots (``from tests.notebooks import …``)."""
+"""Test helpers: tiny nbgrader notebooks and throw-away course roots (``from tests.notebooks import …``).
+
+Fixtures that grade or build something costly are ``scope="session"``: pytest-xdist may run tests of other
+modules between a module's tests on one worker, and a module-scoped fixture would then be built again."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -20,6 +20,8 @@ from cnncourse import layout
 from cnncourse.grader import trusted
 from cnncourse.grader.records import Outcome, RecordedCall
 
+pytestmark = pytest.mark.xdist_group("mutants-07-cells")  # its session fixture is built by one worker only
+
 matplotlib.use("Agg")
 
 NAME = "07_gradients_through_convolution"
@@ -209,7 +211,7 @@ def _run(cell, namespace):
     exec(compile(cell.source, filename, "exec"), namespace)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def notebook():
     """The solution's namespace after every code cell up to its last grade cell, except the grade cells."""
     nb = nbformat.read(layout.notebook_path(NAME), as_version=4)

@@ -15,6 +15,8 @@ import pytest
 
 from cnncourse import layout
 
+pytestmark = pytest.mark.xdist_group("mutants-10-cells")  # its session fixture is built by one worker only
+
 matplotlib.use("Agg")
 
 NAME = "10_what_a_cnn_looks_at"
@@ -69,7 +71,7 @@ def _without_markers(source: str) -> str:
     return re.sub(r"^\s*### (BEGIN|END) SOLUTION\n", "", source, flags=re.M)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def notebook():
     nb = nbformat.read(layout.notebook_path(NAME), as_version=4)
     cells = [c for c in nb.cells if c.cell_type == "code"]

@@ -15,6 +15,8 @@ from cnncourse.grader import check
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
+pytestmark = pytest.mark.xdist_group("check-course")  # its session fixture is built by one worker only
+
 NAME = "00_tiny"
 TIMEOUT = 5  # generous for these cells on a loaded machine
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
@@ -27,7 +29,7 @@ TEST_SQUARE = "assert square(3) == 9, 'square(3) should be 9'\n### BEGIN HIDDEN 
 PARAMETERS = "QUICK = False\nSEED = 0"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def course(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     course = make_course(root)

@@ -44,18 +44,26 @@ def _grade_cells(nb):
     return [c for c in nb.cells if _nbgrader(c).get("grade")]
 
 
+_ALL_CELLS: dict = {}
+
+
 @pytest.fixture(scope="module", params=GROUPED)
 def graded(request, tmp_path_factory):
     """Per notebook: the class pass shared with the mutant checks (``tests.notebooks.graded_class``: solution,
-    blank copy, forger, mutant), and the solution and blank copy again with every cell (``--all-cells``)."""
+    blank copy, forger, mutant), and the solution and blank copy again with every cell (``--all-cells``).
+
+    Both passes are computed once per test process: pytest sets a parametrized module fixture up again when
+    tests of other notebooks ran in between, and that must not grade the notebook again."""
     name = request.param
-    shared = graded_class(name, tmp_path_factory.mktemp(name))
-    pair = shared["root"] / "pair"
-    for student in ("solution", "blank"):
-        shutil.copytree(shared["root"] / "class" / student, pair / student)
-    every = Grader(name, pair, shared["root"] / "out-all", course_root=shared["course"], progress=False,
-                   all_cells=True).run()
-    return {**shared, "all_cells_rows": {row["student"]: row for row in every["students"]}}
+    if name not in _ALL_CELLS:
+        shared = graded_class(name, tmp_path_factory.mktemp(name))
+        pair = shared["root"] / "pair"
+        for student in ("solution", "blank"):
+            shutil.copytree(shared["root"] / "class" / student, pair / student)
+        every = Grader(name, pair, shared["root"] / "out-all", course_root=shared["course"], progress=False,
+                       all_cells=True).run()
+        _ALL_CELLS[name] = {**shared, "all_cells_rows": {row["student"]: row for row in every["students"]}}
+    return _ALL_CELLS[name]
 
 
 @pytest.mark.slow

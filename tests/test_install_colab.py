@@ -17,7 +17,7 @@ import pytest
 
 from tests.install_venv import clean_env, make_venv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install-colab")]
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from stamp_colab import repository_url  # noqa: E402
@@ -47,7 +47,7 @@ print("RESULTS " + json.dumps(results))
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def colab(tmp_path_factory):
     root = tmp_path_factory.mktemp("colab")
     remote = root / "remote.git"

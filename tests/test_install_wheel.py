@@ -20,7 +20,7 @@ import pytest
 from tests.notebooks import nb_cell, write_notebook
 from tests.install_venv import clean_env, make_venv
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install-wheel")]
 REPO = Path(__file__).resolve().parents[1]
 NAME = "00_data"
 MEAN = "def mean_pixel(ds):\n    ### BEGIN SOLUTION\n    return float(ds.tensors()[0].mean())\n    ### END SOLUTION"
@@ -36,7 +36,7 @@ LOAD = (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def installed(tmp_path_factory):
     root = tmp_path_factory.mktemp("wheel")
     # pip builds in an isolated environment with the build backend of pyproject.toml (from the registry)

@@ -362,7 +362,7 @@ def _grade(course, submissions, out, *extra):
     return json.loads((out / "report.json").read_text())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def graded(tmp_path_factory):
     global RELEASE, ROOT
     root = ROOT = tmp_path_factory.mktemp("class")

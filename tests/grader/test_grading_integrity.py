@@ -158,7 +158,7 @@ def _submission(release, student):
     return nb
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def attacked(tmp_path_factory):
     root = tmp_path_factory.mktemp("guard")
     course = make_course(root)

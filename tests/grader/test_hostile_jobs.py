@@ -105,7 +105,7 @@ def _write(nb, path):
     path.write_text(json.dumps(nbformat.from_dict(nb), ensure_ascii=True, indent=1))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def hostile(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
     course = make_course(root)

@@ -24,6 +24,8 @@ from cnncourse import cli
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
+pytestmark = pytest.mark.xdist_group("grader-instructor-class")  # its session fixture is built by one worker only
+
 NAME = "00_tiny"
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 SQUARE = "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"
@@ -144,7 +146,7 @@ def _grade(root: Path, *extra) -> dict:
     return json.loads((root / "out" / "report.json").read_text())
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("instructor")
     make_course(root)
@@ -340,7 +342,7 @@ def test_dashboard_renders_in_headless_chromium(graded, tmp_path):
 
 
 # ---------------------------------------------------------------- similarity
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def similarity(graded):
     root = graded["root"]
     out = root / "similarity"

@@ -17,7 +17,7 @@ def mutant():
     return replaced_solution(NAME, WRONG)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def rows(tmp_path_factory):
     return mutant_rows(NAME, tmp_path_factory)
 

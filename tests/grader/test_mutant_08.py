@@ -23,7 +23,7 @@ def mutant():
     return with_own_cell(nb, SWALLOW)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def rows(tmp_path_factory):
     return mutant_rows(NAME, tmp_path_factory)
 

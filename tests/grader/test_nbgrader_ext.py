@@ -53,7 +53,7 @@ def _deleted_tests(nb):
     del nb.cells[2]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # once per test process: see tests/notebooks.py
 def tiny_graded(tmp_path_factory):
     from tests.notebooks import make_course
 
