@@ -21,7 +21,7 @@ FORMATTED = [
     "scripts/lab_config.py",
     "scripts/stamp_colab.py",
     "tests/install_venv.py",
-    "tests/test_check.py",
+    "tests/grader/test_check.py",
     "tests/test_hygiene.py",
     "tests/test_install_colab.py",
     "tests/test_install_lab.py",
