@@ -32,8 +32,8 @@ run: $(STAMP)  ## execute every solution notebook in quick mode, write build/rep
 run-full: $(STAMP)  ## the same in full mode (QUICK=False): homework / GPU run
 	$(BIN)/cnncourse run --full $(NOTEBOOKS)
 
-test: $(STAMP)  ## unit + contract tests on every core; a notebook's contract checks share one worker (loadgroup)
-	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15 $(PYTEST_ARGS)
+test: $(STAMP)  ## unit + contract tests on every core; a notebook's checks share one worker (tests/conftest.py)
+	$(BIN)/python -m pytest -n auto --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 release: $(STAMP)  ## stamp the repository URL into the Colab cells, regenerate notebooks/ from solutions/
 	$(BIN)/python scripts/stamp_colab.py

@@ -20,8 +20,6 @@ from cnncourse import layout
 from cnncourse.grader import trusted
 from cnncourse.grader.records import Outcome, RecordedCall
 
-pytestmark = pytest.mark.xdist_group("mutants-07-cells")  # its session fixture is built by one worker only
-
 matplotlib.use("Agg")
 
 NAME = "07_gradients_through_convolution"

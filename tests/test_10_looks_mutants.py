@@ -15,8 +15,6 @@ import pytest
 
 from cnncourse import layout
 
-pytestmark = pytest.mark.xdist_group("mutants-10-cells")  # its session fixture is built by one worker only
-
 matplotlib.use("Agg")
 
 NAME = "10_what_a_cnn_looks_at"

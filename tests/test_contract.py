@@ -10,7 +10,7 @@
 (g, h) every point is verified outside the student's process (``report.json`` says so);
 (i) the blank copy with its test errors swallowed and a forged result shown still gets 0.
 (c), (d), (f) and the feedback check share one release and one pair of grader passes per notebook: under
-pytest-xdist (``-n auto --dist loadgroup``) a notebook's tests form one group, run by one worker.
+pytest-xdist a notebook's tests form one scope, run by one worker (``tests/conftest.py``).
 """
 from __future__ import annotations
 
@@ -28,7 +28,6 @@ from cnncourse.report import metrics_from_notebook
 from tests.notebooks import graded_class
 
 NAMES = layout.assignments()
-GROUPED = [pytest.param(name, marks=pytest.mark.xdist_group(f"contract-{name}")) for name in NAMES]
 
 
 def test_course_has_notebooks():
@@ -47,7 +46,7 @@ def _grade_cells(nb):
 _ALL_CELLS: dict = {}
 
 
-@pytest.fixture(scope="module", params=GROUPED)
+@pytest.fixture(scope="module", params=NAMES)
 def graded(request, tmp_path_factory):
     """Per notebook: the class pass shared with the mutant checks (``tests.notebooks.graded_class``: solution,
     blank copy, forger, mutant), and the solution and blank copy again with every cell (``--all-cells``).

@@ -17,7 +17,7 @@ import pytest
 
 from tests.install_venv import clean_env, make_venv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install-colab")]
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 from stamp_colab import repository_url  # noqa: E402

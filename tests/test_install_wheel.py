@@ -20,7 +20,7 @@ import pytest
 from tests.notebooks import nb_cell, write_notebook
 from tests.install_venv import clean_env, make_venv
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("install-wheel")]
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 NAME = "00_data"
 MEAN = "def mean_pixel(ds):\n    ### BEGIN SOLUTION\n    return float(ds.tensors()[0].mean())\n    ### END SOLUTION"

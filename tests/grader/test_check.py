@@ -15,8 +15,6 @@ from cnncourse.grader import check
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
-pytestmark = pytest.mark.xdist_group("check-course")  # its session fixture is built by one worker only
-
 NAME = "00_tiny"
 TIMEOUT = 5  # generous for these cells on a loaded machine
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"

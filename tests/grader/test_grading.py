@@ -24,8 +24,6 @@ from cnncourse.grader import sandbox
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
-# one worker under pytest-xdist (--dist loadgroup): the module-scoped class is graded once
-pytestmark = pytest.mark.xdist_group("grader-planted-class")
 
 NAME = "00_tiny"
 SECRET = "_hidden_case_7731"  # a name that only hidden test code contains

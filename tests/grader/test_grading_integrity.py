@@ -21,8 +21,6 @@ from cnncourse.grader import sandbox
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
-# one worker under pytest-xdist (--dist loadgroup): the module-scoped class is graded once
-pytestmark = pytest.mark.xdist_group("grader-attacks")
 
 NAME = "00_guard"
 ISOLATED = os.geteuid() == 0 and sys.platform.startswith("linux")

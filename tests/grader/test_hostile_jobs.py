@@ -25,8 +25,6 @@ from cnncourse.grader import sandbox
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
-pytestmark = pytest.mark.xdist_group("grader-hostile")
-
 NAME = "00_hostile"
 ISOLATED = os.geteuid() == 0 and sys.platform.startswith("linux")
 TIMEOUT, BUDGET = 4, 16  # seconds per cell; per submission, both runs together (each gets half)

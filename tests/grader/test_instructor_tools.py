@@ -24,8 +24,6 @@ from cnncourse import cli
 from cnncourse.grader.nbgrader_cli import generate_assignment
 from tests.notebooks import make_course, nb_cell, write_notebook
 
-pytestmark = pytest.mark.xdist_group("grader-instructor-class")  # its session fixture is built by one worker only
-
 NAME = "00_tiny"
 DOUBLE = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 SQUARE = "def square(x):\n    ### BEGIN SOLUTION\n    return x * x\n    ### END SOLUTION"

@@ -10,7 +10,7 @@ from cnncourse import layout
 from tests.notebooks import SWALLOW, graded_class, with_own_cell
 
 NAME = "02_convolution_by_hand"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 ROUTES = {
     "def conv1d_full(": "\n_np_convolve = np.convolve\ndef conv1d_full(x, h):\n"
                         "    return _np_convolve(np.asarray(x, dtype=float), np.asarray(h, dtype=float))\n",

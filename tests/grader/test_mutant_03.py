@@ -7,7 +7,7 @@ import pytest
 from tests.notebooks import mutant_rows, replaced_solution
 
 NAME = "03_filters_and_padding"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 WRONG = {"kernel_constants": ("torch.tensor([-1.0, 0.0, 1.0])", "torch.tensor([1.0, 0.0, -1.0])")}  # Sobel sign
 
 

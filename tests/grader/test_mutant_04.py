@@ -7,7 +7,7 @@ import pytest
 from tests.notebooks import mutant_rows, replaced_solution
 
 NAME = "04_shapes_pooling_receptive_fields"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 WRONG = {"count_params": ("for p in model.parameters()",  # a layer used twice counted twice
                           "for _, p in model.named_parameters(remove_duplicate=False)")}
 

@@ -9,7 +9,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "05_first_cnn_lenet"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 WRONG = {  # appended to the answer cell that defines the name: each is plausible and passes the visible test
     "def flattened_features": "\n_ff = flattened_features\ndef flattened_features(features, input_shape):\n"
                               "    was = features.training\n    n = _ff(features, input_shape)\n"

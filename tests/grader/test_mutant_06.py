@@ -8,7 +8,7 @@ import pytest
 from tests.notebooks import mutant_rows, replaced_solution
 
 NAME = "06_training_cnns"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 WRONG = {"conv_bn_relu": ("padding=1, bias=False", "padding=1, bias=True"),
          "kaiming_init_": ("layer.weight[0].numel()", "layer.weight[:, 0].numel()")}  # fan_out instead of fan_in
 

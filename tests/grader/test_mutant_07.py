@@ -9,7 +9,7 @@ from cnncourse import layout
 from tests.notebooks import SWALLOW, graded_class, with_own_cell
 
 NAME = "07_gradients_through_convolution"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 BY_AUTOGRAD = '''
 def conv2d_backward(grad_out, x, weight, stride=1, padding=0):
     xs, ws = x.detach().clone().requires_grad_(), weight.detach().clone().requires_grad_()

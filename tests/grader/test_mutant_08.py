@@ -9,7 +9,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "08_architectures"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 HALVED = "\nResidualBlock.forward = (lambda f: (lambda self, x: f(self, x) * 0.5))(ResidualBlock.forward)"
 EXTRA_LAYER = "\n_vgg = vgg_block\ndef vgg_block(*a, **k):\n    b = _vgg(*a, **k)\n    b.append(nn.Identity())\n    return b"
 

@@ -10,7 +10,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "09_transfer_learning"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 SUBSTRING = ("\ndef freeze(model, trainable_prefixes):\n    for name, p in model.named_parameters():\n"
              "        p.requires_grad_(any(prefix in name for prefix in trainable_prefixes))\n    return model")
 EMPTY_GROUPS = ("\n_groups = param_groups\ndef param_groups(model, head_prefix, base_lr, head_lr):\n"

@@ -9,7 +9,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "10_what_a_cnn_looks_at"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 MISTAKES = {  # grade id of the answer: (the solution's text, the wrong one)
     "saliency_map": ("grad.abs().amax(dim=1)", "grad.abs().mean(dim=1)"),  # mean over the channels, not the max
     "grad_cam": ("        handle.remove()\n", "        pass\n"),  # the hook stays on the layer

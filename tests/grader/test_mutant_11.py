@@ -7,7 +7,7 @@ import pytest
 from tests.notebooks import mutant_rows, replaced_solution
 
 NAME = "11_data_augmentation"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 WRONG = {"build_transforms": ("v2.RandomCrop(28, padding=2)", "v2.RandomCrop(28, padding=2, padding_mode=\"reflect\")")}
 
 

@@ -10,7 +10,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "12_audio_cnns"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 BATCH_PEAK = ("\nAudioCNN1D.forward = (lambda f: (lambda self, x: f(self, x / x.abs().amax().clamp_min(1e-8))))"
               "(AudioCNN1D.forward)")  # normalised by the loudest clip of the batch: logits depend on the batch
 NO_PADDING = ("\n_init = AudioCNN2D.__init__\ndef _valid(self, *a, **k):\n    _init(self, *a, **k)\n"

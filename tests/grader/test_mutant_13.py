@@ -9,7 +9,7 @@ from cnncourse import layout
 from tests.notebooks import mutant_rows, SWALLOW, with_own_cell
 
 NAME = "13_autoencoders"
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(f"contract-{NAME}")]
+pytestmark = pytest.mark.slow  # one scope with the contract checks of NAME (tests/conftest.py)
 MISTAKES = {  # grade id of the answer: (the solution's text, the wrong one)
     "ConvAutoencoder": ("y = F.relu(self.dec1(z))", "y = self.dec1(z)"),  # no ReLU after the first decoder layer
     "TiedAutoencoder": ("self.weight.t(), self.decoder_bias", "self.weight.t().detach(), self.decoder_bias"),  # one use

@@ -14,8 +14,6 @@ from cnncourse.grader import nbgrader_ext
 from cnncourse.grader.nbgrader_cli import stock_autograde as autograde
 from tests.notebooks import nb_cell, write_notebook
 
-# one worker under pytest-xdist (--dist loadgroup): the module-scoped class is graded once
-pytestmark = pytest.mark.xdist_group("grader-stock-nbgrader")
 
 ANSWER = "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"
 SECRET = "assert double(21) == 42, 'hidden message shown to students'"
