@@ -9,6 +9,7 @@ Chromium or Playwright is missing (``.ci/run`` installs Chromium; Playwright is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +34,8 @@ ANSWER = 'def double(x):\n    """2 * x"""\n    return 2 * x'
 TEST = "assert double(2) == 4, 'double(2) should be 4'\npassed('double')"
 PROGRESS = "for _ in tqdm(range(3), desc='epochs'):\n    pass"
 LIMIT_S = 180  # the whole browser session; each step waits at most its own share
+NOT_STARTED = re.compile(r"^\[ \]:$")  # JupyterLab's prompt of a cell never run; "[*]:" while queued or running
+DONE = re.compile(r"^\[(\d+)\]:$")
 
 
 def _ready(url: str, deadline: float, server) -> bool:
@@ -134,13 +137,27 @@ def test_student_runs_setup_fills_an_exercise_and_sees_the_check_mark(lab):
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1)
 
             def run(k: int):
-                cells.nth(k).locator(".jp-InputArea").click()
-                page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
-                page.keyboard.press("Shift+Enter")
+                """Select cell k and run it; a keypress the page drops while it is still rendering (a loaded
+                machine) is pressed again once the cell shows it did not start."""
+                prompt = cells.nth(k).locator(".jp-InputPrompt")
+                for _ in range(3):
+                    cells.nth(k).locator(".jp-InputArea").click()
+                    page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
+                    page.keyboard.press("Shift+Enter")
+                    try:
+                        expect(prompt).not_to_have_text(NOT_STARTED, timeout=15_000)
+                        return
+                    except AssertionError:
+                        continue
+                raise AssertionError(f"cell {k} did not start after three Shift+Enter")
 
             for k in (1, 2, 3):  # setup, parameters, imports
                 run(k)
-            expect(cells.nth(3).locator(".jp-InputPrompt")).to_have_text("[3]:")
+            counts = []
+            for k in (1, 2, 3):
+                expect(cells.nth(k).locator(".jp-InputPrompt")).to_have_text(DONE)
+                counts.append(int(DONE.search(cells.nth(k).locator(".jp-InputPrompt").inner_text()).group(1)))
+            assert counts == sorted(counts) and len(set(counts)) == 3, f"cells ran out of order: {counts}"
             editor = cells.nth(4).locator(".cm-content")
             editor.click()
             page.keyboard.press("Control+a")
