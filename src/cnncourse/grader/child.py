@@ -1,8 +1,8 @@
 """The job child: forked from the zygote, confined, it runs one job's cells in a pristine IPython shell.
 
 It streams one JSON line per event to ``cells.jsonl`` in its job folder, opened before confinement and out
-of the job's view (the coordinator reads them, as untrusted input, with ``executor.read_child_log``): ``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i,
-"outputs", "timed_out", "seconds"}``, then ``{"recorded": [calls]}`` (reference run) or one
+of the job's view (the coordinator reads them, as untrusted input, with ``executor.read_child_log``):
+``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i, "outputs", "timed_out", "seconds"}``, then ``{"recorded": [calls]}`` (reference run) or one
 ``{"replayed": k, "outcome": …}`` per replayed call (trusted run), and ``{"finished": true}``.
 """
 from __future__ import annotations
@@ -231,7 +231,7 @@ def child_main(job_dir: Path, uid: int | None = None) -> None:
             box = job.confinement
             state = sandbox.confine(work, box.readable if box else (), box.limits if box else None,
                                     cpu_budget(job), box.isolate if box else True, uid)
-            _write(results, sandbox=state)  # from here on student code runs: see executor.STUDENT_RAN
+            _write(results, sandbox=state)  # from here on student code runs (executor reads stdio.log only before)
             run_cells(job, results)
     except BaseException:  # noqa: BLE001
         import traceback

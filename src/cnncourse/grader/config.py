@@ -9,15 +9,15 @@ from .. import layout
 GRADER_VERSION = "4"  # part of the resume key: a new grader regrades
 DEFAULT_TIMEOUT_S = 120.0  # per cell, both runs
 BUDGET_PER_TIMEOUT = 10  # a submission's default budget: this many cell timeouts, both runs together
+DEFAULT_ATTEMPTS = 3  # a cell that kills or hangs its process is dropped and the rest re-run, this often
+STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "suspicious", "timeout", "crashed", "partial",
+            "late", "graded")  # most serious first
+UNREADABLE = ("missing-notebook", "invalid-notebook")
 
 
 def submission_budget(timeout: float, budget: float | None = None) -> float:
     """Wall seconds one submission may take, its notebook run and trusted run together (each gets half)."""
     return float(budget) if budget else BUDGET_PER_TIMEOUT * float(timeout)
-DEFAULT_ATTEMPTS = 3  # a cell that kills or hangs its process is dropped and the rest re-run, this often
-STATUSES = ("missing-notebook", "invalid-notebook", "tampered", "suspicious", "timeout", "crashed", "partial",
-            "late", "graded")  # most serious first
-UNREADABLE = ("missing-notebook", "invalid-notebook")
 
 
 def solutions_dir(course_root: Path) -> Path:
