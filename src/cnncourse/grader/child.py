@@ -2,8 +2,9 @@
 
 It streams one JSON line per event to ``cells.jsonl`` in its job folder, opened before confinement and out
 of the job's view (the coordinator reads them, as untrusted input, with ``executor.read_child_log``):
-``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i, "outputs", "timed_out", "seconds"}``, then ``{"recorded": [calls]}`` (reference run) or one
-``{"replayed": k, "outcome": …}`` per replayed call (trusted run), and ``{"finished": true}``.
+``{"sandbox": …}``, then per cell ``{"start": i}`` and ``{"index": i, "outputs", "timed_out", "seconds"}``,
+then ``{"recorded": [calls]}`` (reference run) or one ``{"replayed": k, "outcome": …}`` per replayed call
+(trusted run), and ``{"finished": true}``.
 """
 from __future__ import annotations
 

@@ -205,8 +205,8 @@ class Zygote:
             now = time.monotonic()
             if size != last_size:
                 last_size, last_change = size, now
-            if now - last_change > limit or (deadline is not None and now > deadline):
-                over = over or (deadline is not None and now > deadline)
+            over = over or (deadline is not None and now > deadline)
+            if over or now - last_change > limit:
                 kill_group(pid)
                 killed = True
 
@@ -216,8 +216,7 @@ class Zygote:
         kill_group(pid)  # processes or threads the student left behind
         with contextlib.suppress(OSError):
             os.rmdir(sandbox.root_dir(pid))
-        limits = {**sandbox.DEFAULT_LIMITS, **((job.confinement.limits if job.confinement else None) or {})}
-        log = read_child_log(results, limits["file_bytes"])
+        log = read_child_log(results, sandbox.limits_of(job.confinement.limits if job.confinement else None)["file_bytes"])
         text = None
         if code == EXECUTOR_FAILED and log.sandbox is None:  # the executor failed before any student code ran
             try:

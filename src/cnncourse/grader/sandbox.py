@@ -56,8 +56,13 @@ def _mapped_bytes() -> int:
     return 0
 
 
+def limits_of(limits: dict | None) -> dict:
+    """``DEFAULT_LIMITS`` with a job's own limits over them."""
+    return {**DEFAULT_LIMITS, **(limits or {})}
+
+
 def set_limits(limits: dict, cpu_seconds: float) -> None:
-    limits = {**DEFAULT_LIMITS, **(limits or {})}
+    limits = limits_of(limits)
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG instead of killing
     pairs = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, limits["file_bytes"]),
              (resource.RLIMIT_NOFILE, limits["open_files"]), (resource.RLIMIT_CPU, int(cpu_seconds) + 1),
