@@ -38,13 +38,12 @@ def assignment_markdown(source) -> frozenset:
     return frozenset(c.source for c in source.cells if c.cell_type == "markdown")
 
 
-def sanitized(notebook, trusted_markdown: frozenset):
-    """A copy of ``notebook`` whose outputs and student-written markdown cannot run anything in a browser."""
-    nb, clean = copy_node(notebook), sanitizer()  # copy_node: a deep copy
+def sanitize(nb, trusted_markdown: frozenset) -> None:
+    """Make ``nb``'s outputs and student-written markdown unable to run anything in a browser (in place)."""
+    clean = sanitizer()
     for k, cell in enumerate(nb.cells):
         if cell.cell_type == "code" or cell.source not in trusted_markdown:
             nb.cells[k], _ = clean.preprocess_cell(cell, {}, k)
-    return nb
 
 
 def feedback_html(notebook, assignment: str, student: str, db_url: str, heading: str,
@@ -61,7 +60,7 @@ def feedback_html(notebook, assignment: str, student: str, db_url: str, heading:
 
     nb = copy_node(notebook)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell(heading))  # it quotes notes (file names): sanitized too
-    nb = sanitized(nb, trusted_markdown)
+    sanitize(nb, trusted_markdown)
     resources = {"nbgrader": {"notebook": assignment, "assignment": assignment, "student": student,
                               "db_url": db_url}, "config_dir": jupyter_config_dir()}
     for preprocessor in (GetGrades(), HideHiddenTests(), CSSHTMLHeaderPreprocessor()):
