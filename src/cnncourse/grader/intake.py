@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from .files import printable, read_regular, size_text as _size, valid_utf8
+from .files import printable, read_regular, size_text, valid_utf8
 
 MAX_NOTEBOOK_BYTES = 100 * 2**20
 MAX_ZIP_BYTES = 4 * 2**30
@@ -124,7 +124,7 @@ def unpack(zip_path: Path, target: Path) -> tuple[Path, list[str]]:
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, target: Path) -> str | None:
     """Extract one entry; the reason it was skipped, or None."""
     if info.file_size > MAX_NOTEBOOK_BYTES:
-        return f"larger than {_size(MAX_NOTEBOOK_BYTES)}"
+        return f"larger than {size_text(MAX_NOTEBOOK_BYTES)}"
     out = target / name
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
