@@ -94,3 +94,44 @@ def test_a_probe_starts_from_the_same_seed_every_time():
     call = plan.Probe("t", "probe_r", "").replay_call()
     first, second = (Outcome.from_dict(next(trusted.replay(namespace, [call], timeout=10))) for _ in range(2))
     assert trusted.same(first.value, second.value, 0.0, 0.0)
+
+
+def test_a_replayed_call_starts_from_its_recorded_random_states_even_when_sent_as_same():
+    """Calls with unchanged states carry SAME_RNG; replayed after a call that draws, each still starts where
+    the solution's did. A call not recorded (its argument is not plain data) does not count as "before"."""
+    import random
+
+    def f(n):  # draws from all three generators
+        return [random.random(), float(np.random.rand()), float(torch.rand(()))] * (n if isinstance(n, int) else 1)
+
+    recorder, namespace = trusted.Recorder(), {"f": f}
+    recorder.wrap(namespace, ["f"])
+    recorder.cell = "test_f"
+    torch.manual_seed(1), np.random.seed(1), random.seed(1)
+    state = trusted.rng_state()
+    namespace["f"](object())  # not plain: not recorded, and it moves every generator
+    trusted.set_rng_state(state)
+    namespace["f"](1)
+    trusted.set_rng_state(state)
+    namespace["f"](2)  # same states as the call before: sent as SAME_RNG
+    namespace["f"](1)  # the generators moved: sent in full
+    calls = [RecordedCall.from_dict(c) for c in recorder.calls]
+    assert [c.rng == trusted.SAME_RNG for c in calls] == [False, True, False]
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)  # the replaying process starts elsewhere
+    outcomes = [Outcome.from_dict(o) for o in trusted.replay({"f": f}, [c.replay_call() for c in calls], timeout=10)]
+    assert [trusted.mismatch(c, o) for c, o in zip(calls, outcomes)] == ["", "", ""]
+    assert trusted.from_plain(outcomes[1].value)[:3] == trusted.from_plain(outcomes[0].value)
+
+
+def test_the_python_state_travels_compactly_and_comes_back_whole():
+    import json
+    import random
+
+    random.seed(3)
+    random.gauss(0, 1)  # a cached Gaussian is part of the state
+    before = random.getstate()
+    plain = trusted.rng_state()
+    assert len(json.dumps(plain["python"])) < 4000  # 625 words as bytes, not 625 JSON numbers
+    random.seed(4)
+    trusted.set_rng_state(json.loads(json.dumps(plain)))
+    assert random.getstate() == before
