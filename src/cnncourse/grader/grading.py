@@ -47,6 +47,7 @@ class Reference:
     failed: tuple = ()
     skipped: tuple = ()  # labels of the cells the solution's graded cells do not depend on
     ran: bool = False  # False when every submission was resumed: nothing to say about coverage
+    seconds: float = 0.0  # wall time of the reference job: paid once per class, whatever its size
 
 
 class Grader:
@@ -181,7 +182,7 @@ class Grader:
         skipped = tuple(f"{label(source.cells[k])}: {(source.cells[k].source.strip().splitlines() or [''])[0][:60]}"
                         for k in runs.skipped)
         self.reference = Reference((*(execution.recorded or ()), *observed), tuple(sorted({*failed, *broken})),
-                                   skipped, ran=True)
+                                   skipped, ran=True, seconds=round(execution.wall_seconds, 2))
 
     # -- 5. finish one submission
     def finish(self, prepared: Prepared, kernel: Execution, trusted: Execution | None = None) -> StudentResult:
@@ -244,6 +245,7 @@ class Grader:
         report = class_report(self.assignment, rows, ignored, {
             "graded_now": graded_now, "seconds": round(seconds, 2), "workers": self.workers,
             "trusted_calls": len(self.reference.calls), "reference_failed": list(self.reference.failed),
+            "reference_seconds": self.reference.seconds,
             **self._coverage(),
             "skipped_cells": list(self.reference.skipped), "all_cells": self.all_cells,
             "executor": self.scheduler or "local"})
