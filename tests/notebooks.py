@@ -38,7 +38,25 @@ def write_notebook(path: Path, cells) -> Path:
 
 
 SWALLOW = "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)"  # no test error is ever shown
-FORGE = SWALLOW + "\nget_ipython().displayhook(10 ** 9)  # an execute_result, which stock nbgrader would take as a score"
+# Every in-process trick at once (each is also planted alone in tests/grader/test_grading_integrity.py): the
+# checkers patched to pass, assert lines stripped before each cell runs, errors swallowed, and an execute_result
+# pushed after each cell, which stock nbgrader would take as a score.
+FORGE = "\n".join([
+    "import math, numpy as np, torch",
+    "torch.allclose = lambda *a, **k: True",
+    "torch.equal = lambda *a, **k: True",
+    "torch.testing.assert_close = lambda *a, **k: None",
+    "np.testing.assert_allclose = np.testing.assert_array_equal = lambda *a, **k: None",
+    "np.allclose = math.isclose = lambda *a, **k: True",
+    "get_ipython().input_transformers_post.append(",
+    "    lambda lines: [l for l in lines if not l.lstrip().startswith(('assert', 'torch.testing', 'np.testing'))])",
+    SWALLOW,
+    "get_ipython().events.register('post_run_cell', lambda *a: get_ipython().displayhook(10 ** 9))",
+])
+
+
+# A correct student whose notebook warns and writes to stderr, as torch and progress bars do: no point is lost.
+WARN = "import sys, warnings\nwarnings.warn('a deprecation, as torch prints them')\nprint('progress 50%', file=sys.stderr)"
 
 
 def with_own_cell(nb, source: str):
@@ -63,8 +81,9 @@ _GRADED: dict = {}
 
 
 def graded_class(name: str, root: Path) -> dict:
-    """One grader pass over a class of the notebook's solution, its blank student copy, a ``forger`` (the blank
-    copy with every test error swallowed and a forged result) and its ``mutant`` (when it has one).
+    """One grader pass over a class of the notebook's solution (with a cell that warns, ``WARN``), its blank
+    student copy, a ``forger`` (the blank copy with every in-process trick of ``FORGE``) and its ``mutant``
+    (when it has one).
 
     Computed once per test process and notebook (``root`` is used by the first caller): the contract checks
     and the mutant checks of one notebook share it, so they form one xdist group (``contract-NN``).
@@ -76,7 +95,8 @@ def graded_class(name: str, root: Path) -> dict:
 
         course = make_course(root, [name])
         released = generate_assignment(name, course, release_dir=root / "notebooks")
-        students = {"solution": nbformat.read(layout.notebook_path(name), 4), "blank": nbformat.read(released, 4),
+        students = {"solution": with_own_cell(nbformat.read(layout.notebook_path(name), 4), WARN),
+                    "blank": nbformat.read(released, 4),
                     "forger": with_own_cell(nbformat.read(released, 4), FORGE), "mutant": mutant(name)}
         for student, nb in students.items():
             if nb is not None:

@@ -91,6 +91,7 @@ def test_b_solution_runs_in_quick_mode(graded):
 
 @pytest.mark.slow
 def test_c_solution_gets_full_marks(graded):
+    """(c) Full marks for the solution, submitted with a cell that warns and writes to stderr (``WARN``)."""
     row = graded["rows"]["solution"]
     assert row["cells"], "no graded cells were scored"
     assert row["status"] == "graded", (row["status"], row["reason"])
@@ -132,12 +133,14 @@ def test_h_every_point_is_verified_outside_the_students_process(graded):
 
 
 @pytest.mark.slow
-def test_i_a_blank_copy_that_swallows_its_errors_gets_zero(graded):
-    """(i) The in-notebook verdicts are feedback only: with every test error swallowed, the blank copy's
+def test_i_a_blank_copy_that_forges_its_tests_gets_zero(graded):
+    """(i) The in-notebook verdicts are feedback only: with the checkers patched, asserts stripped, every test
+    error swallowed and a result pushed into each cell (``tests.notebooks.FORGE``), the blank copy's
     in-notebook run looks perfect, and the trusted run still gives it nothing."""
     row = graded["rows"]["forger"]
     earned = {cell: score for cell, score in row["cells"].items() if score != 0}
-    assert not earned, f"a blank copy that swallows its errors earned {earned} ({row['status']}: {row['reason']})"
+    assert not earned, f"a blank copy that forges its tests earned {earned} ({row['status']}: {row['reason']})"
+    assert row["status"] == "suspicious", (row["status"], row["reason"])
 
 
 @pytest.mark.slow
