@@ -405,6 +405,9 @@ def test_every_student_has_a_row_and_the_batch_completed(graded):
         rows = list(csv.DictReader(handle))
     assert {r["student"]: r["status"] for r in rows} == {s: p["status"] for s, p in PLANTED.items()}
     assert all(r["reason"] for r in rows if r["status"] not in ("graded",)), "a non-graded status needs a reason"
+    executed = [r for r in graded["rows"].values() if r["job_seconds"] is not None]
+    assert executed and all(r["grader_seconds"] > 0 for r in executed), "the coordinator's time per submission"
+    assert graded["report"]["summary"]["reference_seconds"] > 0
 
 
 def test_notes_explain_repairs(graded):

@@ -61,9 +61,10 @@ def planted_class(folder, solution, release, n: int = 40) -> dict:
 def bench_notebook(assignment: str, n: int = 3, workers: int | None = None, root=None, stock: bool = True) -> dict:
     """Grade one planted class with ``cnncourse grade`` (and stock ``nbgrader autograde``); the figures.
 
-    ``job_seconds`` of a submission is the wall time of its two runs; ``fixed_seconds`` is what the class
-    costs whatever its size (the zygote's imports, the reference run, reading and writing files): the
-    class's wall time less its submissions' job time shared among the workers.
+    Per submission, ``job_seconds`` is the wall time of its two runs (on the workers) and ``grader_seconds``
+    the coordinator's own work on it (intake, scoring, feedback page, gradebook); ``fixed_seconds`` is what
+    the class costs whatever its size (the zygote's imports, the reference run, the report): the class's wall
+    time less its submissions' work shared among the workers.
     """
     own = root is None
     root = Path(root or tempfile.mkdtemp(prefix="cnncourse-bench-"))
@@ -76,13 +77,13 @@ def bench_notebook(assignment: str, n: int = 3, workers: int | None = None, root
                     progress=False).run()
     ours_s = time.perf_counter() - start
     rows, summary = {r["student"]: r for r in report["students"]}, report["summary"]
-    jobs = [rows[s]["job_seconds"] for s in kinds]
+    job, grader = (statistics.mean(r[key] for r in rows.values()) for key in ("job_seconds", "grader_seconds"))
     figures = {"assignment": assignment, "submissions": n, "workers": summary["workers"], "cores": os.cpu_count(),
                "ours_seconds": round(ours_s, 2), "reference_seconds": summary["reference_seconds"],
                "correct_seconds": round(statistics.mean(rows[s]["job_seconds"] for s, k in kinds.items()
                                                         if k == "correct"), 2),
-               "submission_seconds": round(statistics.mean(jobs), 2),
-               "fixed_seconds": round(max(0.0, ours_s - sum(jobs) / summary["workers"]), 2),
+               "job_seconds": round(job, 3), "grader_seconds": round(grader, 3),
+               "fixed_seconds": round(max(0.0, ours_s - n * (job + grader) / summary["workers"]), 2),
                "skipped_cells": len(summary["skipped_cells"])}
     if stock:
         stock_course = course_copy(root / "stock", [assignment])
@@ -97,10 +98,13 @@ def bench_notebook(assignment: str, n: int = 3, workers: int | None = None, root
     return figures
 
 
-def class_seconds(row: dict, students: int, workers: int) -> float:
-    """``cnncourse grade`` on ``students`` submissions of one notebook: its fixed cost, then the submissions'
-    job time shared among ``workers`` (on Dask, each worker pays the zygote's imports once, alongside)."""
-    return row["fixed_seconds"] + students * row["submission_seconds"] / workers
+def class_seconds(row: dict, students: int, workers: int, dask: bool = False) -> float:
+    """``cnncourse grade`` on ``students`` submissions of one notebook: its fixed cost, then each submission's
+    runs and the coordinator's work on it sharing ``workers`` cores. On Dask the runs spread over ``workers``
+    machines while the coordinator works through the submissions on its own, whichever is slower."""
+    if dask:
+        return row["fixed_seconds"] + students * max(row["job_seconds"] / workers, row["grader_seconds"])
+    return row["fixed_seconds"] + students * (row["job_seconds"] + row["grader_seconds"]) / workers
 
 
 def class_estimate(rows: list, students: int, workers: int, dask_workers: int) -> dict:
@@ -112,7 +116,7 @@ def class_estimate(rows: list, students: int, workers: int, dask_workers: int) -
     ours = sum(class_seconds(r, students, workers) for r in rows)
     estimate = {"students": students, "notebooks": len(rows), "workers": workers,
                 "ours_hours": round(ours / 3600, 2), "dask_workers": dask_workers,
-                "dask_hours": round(sum(class_seconds(r, students, dask_workers) for r in rows) / 3600, 2)}
+                "dask_hours": round(sum(class_seconds(r, students, dask_workers, dask=True) for r in rows) / 3600, 2)}
     if all("stock_seconds" in r for r in rows):
         stock = sum(r["stock_seconds"] / r["submissions"] for r in rows) * students
         estimate.update(stock_hours=round(stock / 3600, 2), ratio=round(stock / ours, 1))

@@ -38,6 +38,7 @@ class Prepared:
     notebook: object  # the nbformat notebook to grade
     tampered: list
     runs: RunPlan
+    seconds: float = 0.0  # the grader's own time reading, rebuilding and planning it
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Grader:
         return results, pending
 
     def _prepare_one(self, submission) -> Prepared | StudentResult:
+        started = time.perf_counter()
         cells, notes, problem = intake.read_notebook(submission.path)
         submission.notes += notes
         if problem:
@@ -120,7 +122,7 @@ class Grader:
         assembled = intake.assemble(self.assignment.source, self.assignment.release, cells)
         submission.notes += assembled.notes
         runs = plan(assembled.notebook, self.assignment.cell_ids, self.all_cells)
-        return Prepared(submission, assembled.notebook, assembled.tampered, runs)
+        return Prepared(submission, assembled.notebook, assembled.tampered, runs, time.perf_counter() - started)
 
     def _grader_failed(self, submission, step: str, error: Exception) -> StudentResult:
         """The boundary around each submission: a failure of the grader on it is that student's ``crashed``
@@ -186,6 +188,7 @@ class Grader:
 
     # -- 5. finish one submission
     def finish(self, prepared: Prepared, kernel: Execution, trusted: Execution | None = None) -> StudentResult:
+        started = time.perf_counter()
         submission, notebook = prepared.submission, prepared.notebook
         scored = apply_execution(notebook, kernel)
         checked = check_trusted(scored, self.reference.calls, trusted)
@@ -208,6 +211,7 @@ class Grader:
                            assignment_markdown(self.assignment.source))
         except Exception as error:  # noqa: BLE001 — the score stands without its page; say so
             result.notes.append(f"feedback page not written ({type(error).__name__}: {files.printable(str(error))[:200]})")
+        result.grader_seconds = round(prepared.seconds + time.perf_counter() - started, 3)
         self.state.save(submission, result)
         return result
 

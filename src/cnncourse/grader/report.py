@@ -30,6 +30,7 @@ class StudentResult:
     seconds: float | None = None  # of the in-notebook run's cells
     cell_seconds: dict = field(default_factory=dict)  # cell label -> seconds of the in-notebook run
     job_seconds: float | None = None  # both runs, wall time as the coordinator saw them
+    grader_seconds: float | None = None  # the coordinator's own work: intake, scoring, feedback page, gradebook
     attempts: int | None = None
     sandbox: str | None = None
     verified: list = field(default_factory=list)  # graded cells confirmed by the trusted run
