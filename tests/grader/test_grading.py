@@ -443,6 +443,23 @@ def test_feedback_never_shows_hidden_tests(graded):
         assert "status" in text
 
 
+def test_a_feedback_page_does_not_depend_on_the_pages_rendered_before_it(graded):
+    """One exporter (and its remembered highlighting) serves a whole class: a page is the same whether it is
+    rendered first, after another student's, or by a fresh exporter."""
+    from cnncourse.grader import feedback
+
+    graded_rows = sorted(s for s, r in graded["rows"].items() if r["status"] == "graded")
+    a, b = (nbformat.read(graded["root"] / "out" / "autograded" / s / f"{NAME}.ipynb", 4) for s in graded_rows[:2])
+    db = "sqlite:///" + str(graded["course"] / "gradebook.db")
+    first = feedback.feedback_html(a, NAME, graded_rows[0], db, "heading")
+    other = feedback.feedback_html(b, NAME, graded_rows[1], db, "heading")
+    again = feedback.feedback_html(a, NAME, graded_rows[0], db, "heading")
+    feedback._exporter.cache_clear()
+    fresh = feedback.feedback_html(a, NAME, graded_rows[0], db, "heading")
+    assert first == again == fresh and first != other
+    assert 'class="highlight hl-' in first
+
+
 def test_rerun_resumes_and_force_regrades_identically(graded):
     root = graded["root"]
     again = _grade(graded["course"], root / "submissions", root / "out")

@@ -6,6 +6,7 @@ JavaScript, SVG and widget outputs are escaped or dropped; text, tables, images 
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import nbformat
@@ -46,15 +47,44 @@ def sanitize(nb, trusted_markdown: frozenset) -> None:
             nb.cells[k], _ = clean.preprocess_cell(cell, {}, k)
 
 
+class _Highlighter:
+    """nbconvert's ``Highlight2HTML``, remembered per source: the test and locked cells, which make most of a
+    page, are the same in every submission of a class."""
+
+    def __init__(self, lexer: str):
+        from nbconvert.filters.highlight import Highlight2HTML
+
+        self.highlight, self.seen = Highlight2HTML(pygments_lexer=lexer), {}
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (source, language, (metadata or {}).get("magics_language"))
+        if key not in self.seen:
+            if len(self.seen) > 4096:  # a bound for long-lived processes (the instructor tools)
+                self.seen.clear()
+            self.seen[key] = self.highlight(source, language, metadata)
+        return self.seen[key]
+
+
+@functools.lru_cache(maxsize=4)
+def _exporter(lexer: str):
+    """One feedback exporter per process and lexer: its Jinja templates compile once, not once per page."""
+    import nbgrader
+    from nbconvert.exporters import HTMLExporter
+    from traitlets.config import Config
+
+    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
+    css = formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"
+    config = Config({"HTMLExporter": {"template_name": "feedback", "extra_template_paths": [str(css)],
+                                      "extra_template_basedirs": [str(formgrader / "templates")]}})
+    return HTMLExporter(config=config, filters={"highlight_code": _Highlighter(lexer)})
+
+
 def feedback_html(notebook, assignment: str, student: str, db_url: str, heading: str,
                   trusted_markdown: frozenset = frozenset()) -> str:
     """nbgrader's feedback page, without hidden tests or the tracebacks that quote them, sanitized."""
-    import nbgrader
     from jupyter_core.paths import jupyter_config_dir
-    from nbconvert.exporters import HTMLExporter
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from nbgrader.preprocessors import GetGrades
-    from traitlets.config import Config
 
     from .nbgrader_ext import HideHiddenTests
 
@@ -65,11 +95,9 @@ def feedback_html(notebook, assignment: str, student: str, db_url: str, heading:
                               "db_url": db_url}, "config_dir": jupyter_config_dir()}
     for preprocessor in (GetGrades(), HideHiddenTests(), CSSHTMLHeaderPreprocessor()):
         nb, resources = preprocessor.preprocess(nb, resources)
-    formgrader = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
-    css = formgrader / "static" / "node_modules" / "bootstrap" / "dist" / "css"
-    config = Config({"HTMLExporter": {"template_name": "feedback", "extra_template_paths": [str(css)],
-                                      "extra_template_basedirs": [str(formgrader / "templates")]}})
-    body, _ = HTMLExporter(config=config).from_notebook_node(nb, resources=resources)
+    info = nb.metadata.get("language_info", {})
+    body, _ = _exporter(str(info.get("pygments_lexer", info.get("name", "ipython3")))).from_notebook_node(
+        nb, resources=resources)
     return body
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,6 +59,16 @@ def _code(source: str) -> tuple[str, bool]:
     lines = source.splitlines()
     magic = [line.lstrip().startswith(("%", "!")) for line in lines]
     return "\n".join("" if m else line for line, m in zip(lines, magic)), any(magic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree(source: str):
+    """The cell's syntax tree without its magic lines, or None; shared, never changed: in a class most cells
+    (tests, locked cells, the instructor's text) are the same in every submission."""
+    try:
+        return ast.parse(_code(source)[0])
+    except SyntaxError:
+        return None
 
 
 def _base(node):
@@ -237,9 +248,8 @@ def immutable_names(sources) -> set:
     """Names every top-level binding of which is a literal, a setting or an immutable call (``device``)."""
     bindings: dict = {}
     for source in sources:
-        try:
-            tree = ast.parse(_code(source)[0])
-        except SyntaxError:
+        tree = _tree(source)
+        if tree is None:
             continue
         simple = set()
         for node in _scoped(tree):
@@ -267,10 +277,13 @@ def _seed_only(tree) -> bool:
 def analyse(source: str, modules=frozenset(), immutable=frozenset()) -> CellUse:
     """The names a cell binds, changes and reads; ``modules``: names bound by imports in the notebook;
     ``immutable``: names whose values no call can change (``immutable_names``)."""
-    code, magic = _code(source)
-    try:
-        tree = ast.parse(code)
-    except SyntaxError:
+    return _analyse(source, frozenset(modules), frozenset(immutable))
+
+
+@functools.lru_cache(maxsize=4096)
+def _analyse(source: str, modules: frozenset, immutable: frozenset) -> CellUse:
+    magic, tree = _code(source)[1], _tree(source)
+    if tree is None:
         return CellUse(frozenset(), frozenset(), frozenset(), True)
     imports = {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
                for a in n.names}
@@ -310,8 +323,8 @@ class Aliases:
 def select(sources: dict, required) -> Selection:
     """``sources``: {index: source} of the code cells that may run, in order; ``required``: indices that
     always run (answers, tests, the student's own cells). Returns what to run and what is skipped."""
-    modules = set().union(*(_import_names(s) for s in sources.values())) if sources else set()
-    immutable = immutable_names(sources.values())
+    modules = frozenset().union(*(_import_names(s) for s in sources.values())) if sources else frozenset()
+    immutable = frozenset(immutable_names(sources.values()))
     uses = {i: analyse(s, modules, immutable) for i, s in sources.items()}
     shareable = lambda name: not (name.isupper() or name in immutable or name == "_")  # noqa: E731
     aliases, touched = Aliases(shareable), {}
@@ -332,9 +345,8 @@ def select(sources: dict, required) -> Selection:
 
 
 def _import_names(source: str) -> set:
-    try:
-        tree = ast.parse(_code(source)[0])
-    except SyntaxError:
+    tree = _tree(source)
+    if tree is None:
         return set()
     return {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
             for a in n.names}
