@@ -91,3 +91,29 @@ def test_a_comprehension_reads_what_its_cell_bound_before_it():
     assert "layers" in analyse("f = lambda: layers\nlayers = list(m)").reads
     cells = {0: "layers = [1]\nmodel = train(layers)", 1: "layers = [2]\nprint([n for n in layers])"}
     assert select(cells, {1}).skipped == (0,)
+
+
+def test_a_function_given_to_a_call_or_whose_result_is_used_is_read_not_changed():
+    """``fit(loss_fn=mse_loss)`` and ``mse_loss(a, b).item()`` cannot change ``mse_loss``: the experiment that
+    does both is skipped when the test reads only ``mse_loss``."""
+    cells = [SETUP, "def mse_loss(a, b):\n    return ((a - b) ** 2).mean()",  # 1: answer
+             "def train(model):\n    return fit(model, loader, loss_fn=mse_loss)",  # 2
+             "model = torch.nn.Linear(2, 2)\nlosses = train(model)\nfinal = mse_loss(model(x), y).item()",  # 3
+             "assert mse_loss(torch.ones(2), torch.zeros(2)) == 1"]  # 4: test
+    assert _run(*cells, required={1, 4}) == (0, 1, 4)
+
+
+@pytest.mark.parametrize("binding", [
+    "mse_loss = torch.nn.MSELoss()",  # an object with state, not a def
+    "@functools.lru_cache\ndef mse_loss(a, b):\n    return a",  # a decorated def is a wrapper object
+    "def mse_loss(a, b):\n    return a\nmse_loss = wrap(mse_loss)",  # bound again, not only by def
+    "def mse_loss(a, b):\n    return a\ndef rebind():\n    global mse_loss\n    mse_loss = None",
+])
+def test_a_name_not_bound_only_by_a_plain_def_stays_changed_when_passed(binding):
+    cells = [SETUP, binding, "history = fit(model, loader, loss_fn=mse_loss)", "assert mse_loss is not None"]
+    assert _run(*cells, required={1, 3}) == (0, 1, 2, 3)
+
+
+def test_a_method_called_on_a_function_itself_still_changes_it():
+    cells = ["def f():\n    return 1", "f.__dict__.update(calls=0)", "assert f() == 1"]
+    assert _run(*cells, required={0, 2}) == (0, 1, 2)

@@ -9,8 +9,8 @@ The analysis is conservative: a name passed to a call, called a method on, or st
 changed (``fit(model)`` trains ``model``); a name bound from another (``w = model.weight``,
 ``opt = SGD(model.parameters())``) is an alias whose changes count for both; a call of a notebook
 function counts as changing the globals that function changes. UPPER_CASE names (the parameters cell's
-QUICK, DEVICE, SEED…) and names bound only to literals or immutable values (``device = choose_device(…)``)
-passed to a call are read, not changed. Seeding counts as an effect in a cell that only seeds: a test that
+QUICK, DEVICE, SEED…), names bound only to literals or immutable values (``device = choose_device(…)``) and
+names bound only by ``def`` (a loss function given to ``fit``) passed to a call are read, not changed. Seeding counts as an effect in a cell that only seeds: a test that
 needs a seed sets it (the course's hidden tests seed their own generators), and the equivalence test in
 tests/test_contract.py checks every notebook scores the same with and without the selection. Anything the
 analysis cannot read (a syntax error, a magic) runs.
@@ -109,6 +109,16 @@ def _scoped(tree):
             stack.extend(ast.iter_child_nodes(node))
 
 
+def _on_result_of(func: ast.Attribute, name: str) -> bool:
+    """``name(…).item()``: the method is called on what ``name`` returned, not on ``name`` itself."""
+    node = func.value
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call, ast.Starred)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
+            return True
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return False
+
+
 def _changed(nodes, modules: set, immutable=frozenset()) -> tuple[set, bool]:
     """Names a scope may change (stores, augmented, deletes, method calls, arguments), and global effects."""
     changed, effects = set(), False
@@ -124,8 +134,9 @@ def _changed(nodes, modules: set, immutable=frozenset()) -> tuple[set, bool]:
             if isinstance(func, ast.Attribute):
                 on_module = _base(func) in modules
                 effects |= on_module and bool(MODULE_EFFECTS.match(func.attr))
-                if not on_module:
-                    changed.add(_base(func))
+                base = _base(func)
+                if not on_module and not (base in immutable and _on_result_of(func, base)):
+                    changed.add(base)
             else:
                 effects |= getattr(func, "id", "") in BUILTIN_EFFECTS
             passed = {_base(a) for a in [*node.args, *(k.value for k in node.keywords)]}
@@ -216,7 +227,7 @@ def _reads(tree) -> set:
     return reads
 
 
-def _function_changes(tree, modules: set) -> list:
+def _function_changes(tree, modules: set, immutable=frozenset()) -> list:
     """For each function the cell defines: the global names its body may change."""
     found = []
     for node in tree.body:
@@ -224,7 +235,7 @@ def _function_changes(tree, modules: set) -> list:
             local = {a.arg for a in ast.walk(node.args) if isinstance(a, ast.arg)}
             declared = {n for g in ast.walk(node) if isinstance(g, ast.Global) for n in g.names}
             local |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - declared
-            changed, _ = _changed(ast.walk(node), modules)
+            changed, _ = _changed(ast.walk(node), modules, immutable)
             found.append((node.name, tuple(sorted(changed - local))))
     return found
 
@@ -267,6 +278,31 @@ def immutable_names(sources) -> set:
     return immutable
 
 
+def function_names(sources) -> set:
+    """Names bound only by undecorated ``def`` statements: passing a function to a call (``fit(loss_fn=
+    mse_loss)``) cannot change it; storing into it counts as a change, ``setattr`` is an effect."""
+    kinds: dict = {}
+    for source in sources:
+        tree = _tree(source)
+        if tree is None:
+            continue
+        for node in _scoped(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                kinds.setdefault(node.name, set()).add("other" if node.decorator_list else "def")
+            elif isinstance(node, ast.ClassDef):
+                kinds.setdefault(node.name, set()).add("other")
+            elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                kinds.setdefault(node.id, set()).add("other")
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    kinds.setdefault((alias.asname or alias.name).split(".")[0], set()).add("other")
+        for node in ast.walk(tree):  # a function body may rebind it: ``global mse_loss``
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                for name in node.names:
+                    kinds.setdefault(name, set()).add("other")
+    return {name for name, kind in kinds.items() if kind == {"def"}}
+
+
 def _seed_only(tree) -> bool:
     """A cell that only seeds generators: cheap, and what follows may rely on it."""
     calls = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
@@ -276,7 +312,7 @@ def _seed_only(tree) -> bool:
 
 def analyse(source: str, modules=frozenset(), immutable=frozenset()) -> CellUse:
     """The names a cell binds, changes and reads; ``modules``: names bound by imports in the notebook;
-    ``immutable``: names whose values no call can change (``immutable_names``)."""
+    ``immutable``: names a call cannot change (``immutable_names``, ``function_names``)."""
     return _analyse(source, frozenset(modules), frozenset(immutable))
 
 
@@ -294,7 +330,7 @@ def _analyse(source: str, modules: frozenset, immutable: frozenset) -> CellUse:
     reads = _reads(tree)  # what it changes without binding first (x.append, x += 1) it reads first
     calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
     return CellUse(frozenset(binds), frozenset(changed - binds), frozenset(reads), effects or magic or only_imports or _seed_only(tree),
-                   tuple(_aliases(tree, modules)), frozenset(calls), tuple(_function_changes(tree, modules)), frozenset(imports))
+                   tuple(_aliases(tree, modules)), frozenset(calls), tuple(_function_changes(tree, modules, immutable)), frozenset(imports))
 
 
 class Aliases:
@@ -325,7 +361,8 @@ def select(sources: dict, required) -> Selection:
     always run (answers, tests, the student's own cells). Returns what to run and what is skipped."""
     modules = frozenset().union(*(_import_names(s) for s in sources.values())) if sources else frozenset()
     immutable = frozenset(immutable_names(sources.values()))
-    uses = {i: analyse(s, modules, immutable) for i, s in sources.items()}
+    passable = immutable | function_names(sources.values())  # passed to a call, read, not changed
+    uses = {i: analyse(s, modules, passable) for i, s in sources.items()}
     shareable = lambda name: not (name.isupper() or name in immutable or name == "_")  # noqa: E731
     aliases, touched = Aliases(shareable), {}
     changes_of = {fn: set(names) for use in uses.values() for fn, names in use.global_changes}
