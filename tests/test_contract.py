@@ -136,11 +136,12 @@ def test_h_every_point_is_verified_outside_the_students_process(graded):
 def test_i_a_blank_copy_that_forges_its_tests_gets_zero(graded):
     """(i) The in-notebook verdicts are feedback only: with the checkers patched, asserts stripped, every test
     error swallowed and a result pushed into each cell (``tests.notebooks.FORGE``), the blank copy's
-    in-notebook run looks perfect, and the trusted run still gives it nothing."""
+    in-notebook run looks perfect (``suspicious``), and the trusted run still gives it nothing."""
     row = graded["rows"]["forger"]
     earned = {cell: score for cell, score in row["cells"].items() if score != 0}
     assert not earned, f"a blank copy that forges its tests earned {earned} ({row['status']}: {row['reason']})"
-    assert row["status"] == "suspicious", (row["status"], row["reason"])
+    # "graded": stripping assert lines can break a multi-line statement, an error no trick hides (03)
+    assert row["status"] in ("suspicious", "graded"), (row["status"], row["reason"])
 
 
 @pytest.mark.slow

@@ -80,3 +80,12 @@ def test_valid_utf8(value, expected):
     clean = valid_utf8(value)
     assert clean == expected
     json.dumps(clean, ensure_ascii=False).encode("utf-8")  # writable as UTF-8
+
+
+def test_the_zygote_also_imports_what_torch_imports_on_first_use():
+    """torch builds its first optimizer by importing torch._dynamo (about 1 s): the zygote does it once, for
+    every job it forks; an assignment without torch does not pay for it."""
+    from cnncourse.grader.zygote import preload
+
+    assert "torch._dynamo" in preload(["torch", "torch.nn"])
+    assert "torch._dynamo" not in preload(["numpy", "math"])
