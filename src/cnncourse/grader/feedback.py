@@ -49,20 +49,19 @@ def sanitize(nb, trusted_markdown: frozenset) -> None:
 
 class _Highlighter:
     """nbconvert's ``Highlight2HTML``, remembered per source: the test and locked cells, which make most of a
-    page, are the same in every submission of a class."""
+    page, are the same in every submission of a class. Of a cell's metadata it reads only ``magics_language``."""
 
     def __init__(self, lexer: str):
         from nbconvert.filters.highlight import Highlight2HTML
 
-        self.highlight, self.seen = Highlight2HTML(pygments_lexer=lexer), {}
+        self.highlight = Highlight2HTML(pygments_lexer=lexer)
 
     def __call__(self, source, language=None, metadata=None):
-        key = (source, language, (metadata or {}).get("magics_language"))
-        if key not in self.seen:
-            if len(self.seen) > 4096:  # a bound for long-lived processes (the instructor tools)
-                self.seen.clear()
-            self.seen[key] = self.highlight(source, language, metadata)
-        return self.seen[key]
+        return self._html(source, language, (metadata or {}).get("magics_language"))
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 — one highlighter per process (``_exporter``)
+    def _html(self, source, language, magics_language):
+        return self.highlight(source, language, {"magics_language": magics_language} if magics_language else None)
 
 
 @functools.lru_cache(maxsize=4)
