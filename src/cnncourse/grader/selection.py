@@ -10,7 +10,8 @@ changed (``fit(model)`` trains ``model``); a name bound from another (``w = mode
 ``opt = SGD(model.parameters())``) is an alias whose changes count for both; a call of a notebook
 function counts as changing the globals that function changes. UPPER_CASE names (the parameters cell's
 QUICK, DEVICE, SEED…), names bound only to literals or immutable values (``device = choose_device(…)``) and
-names bound only by ``def`` (a loss function given to ``fit``) passed to a call are read, not changed. Seeding counts as an effect in a cell that only seeds: a test that
+names bound only by ``def`` (a loss function given to ``fit``) passed to a call are read, not changed.
+Seeding counts as an effect in a cell that only seeds: a test that
 needs a seed sets it (the course's hidden tests seed their own generators), and the equivalence test in
 tests/test_contract.py checks every notebook scores the same with and without the selection. Anything the
 analysis cannot read (a syntax error, a magic) runs.
@@ -132,9 +133,9 @@ def _changed(nodes, modules: set, immutable=frozenset()) -> tuple[set, bool]:
         elif isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute):
-                on_module = _base(func) in modules
-                effects |= on_module and bool(MODULE_EFFECTS.match(func.attr))
                 base = _base(func)
+                on_module = base in modules
+                effects |= on_module and bool(MODULE_EFFECTS.match(func.attr))
                 if not on_module and not (base in immutable and _on_result_of(func, base)):
                     changed.add(base)
             else:
@@ -294,8 +295,8 @@ def function_names(sources) -> set:
             elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
                 kinds.setdefault(node.id, set()).add("other")
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                for alias in node.names:
-                    kinds.setdefault((alias.asname or alias.name).split(".")[0], set()).add("other")
+                for name in _bound_by(node):
+                    kinds.setdefault(name, set()).add("other")
         for node in ast.walk(tree):  # a function body may rebind it: ``global mse_loss``
             if isinstance(node, (ast.Global, ast.Nonlocal)):
                 for name in node.names:
@@ -321,8 +322,7 @@ def _analyse(source: str, modules: frozenset, immutable: frozenset) -> CellUse:
     magic, tree = _code(source)[1], _tree(source)
     if tree is None:
         return CellUse(frozenset(), frozenset(), frozenset(), True)
-    imports = {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-               for a in n.names}
+    imports = _import_names(source)
     modules = set(modules) | imports
     binds = _top_binds(tree)
     changed, effects = _changed(_scoped(tree), modules, immutable)
@@ -381,9 +381,13 @@ def select(sources: dict, required) -> Selection:
     return Selection(tuple(sorted(run)), tuple(sorted(set(sources) - run)))
 
 
+def _bound_by(node) -> set:
+    """The top-level names an ``import`` statement binds (``import a.b`` binds ``a``)."""
+    return {(a.asname or a.name).split(".")[0] for a in node.names}
+
+
 def _import_names(source: str) -> set:
     tree = _tree(source)
     if tree is None:
         return set()
-    return {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-            for a in n.names}
+    return {name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for name in _bound_by(n)}
